@@ -1,0 +1,254 @@
+"""The adversarial engine: a `keras.Model` whose `train_step` plays the GAN game."""
+import numpy as np
+import keras
+import tensorflow as tf
+
+from kerasgan import losses as losses_lib
+
+
+def _default_optimizer():
+    # Radford et al. (DCGAN): Adam, lr 2e-4, beta_1 0.5.
+    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+
+
+@keras.saving.register_keras_serializable(package="kerasgan")
+class GAN(keras.Model):
+    """A generator and a discriminator trained against each other with `fit`.
+
+    Each `train_step` makes `d_steps` discriminator updates, then one generator update
+    that reuses the last discriminator step's fakes (one generator forward pass per step,
+    as in the PyTorch DCGAN reference). The step's random numbers are stateless draws
+    keyed by `(seed, step)`: a resumed run continues the same random stream.
+
+    Args:
+        generator: a Keras model mapping latents `(batch, latent_dim)` to images in [-1, 1].
+        discriminator: a Keras model mapping images to logits `(batch, 1)`.
+        d_steps: discriminator updates per generator update.
+        ema_decay: if set (e.g. `0.999`), keep an exponential moving average of the
+            generator's weights in `ema_generator`; `generate` then samples from it.
+        seed: seed of the training noise; drawn at random when `None` (and kept in the
+            config so that a reloaded model continues the same stream).
+
+    Example:
+
+    ```python
+    import kerasgan
+    gan = kerasgan.zoo.create("dcgan", image_size=64)
+    gan.compile()  # Adam(2e-4, beta_1=0.5) for both nets, non-saturating loss
+    gan.fit(kerasgan.data.image_dataset("paintings/", image_size=64), epochs=10)
+    images = gan.generate(16, seed=0)  # (16, 64, 64, 3) in [-1, 1]
+    ```
+    """
+
+    def __init__(self, generator, discriminator, d_steps=1, ema_decay=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(d_steps) < 1:
+            raise ValueError(f"d_steps must be a positive integer, got {d_steps!r}.")
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(generator.input_shape[-1])
+        self.image_shape = tuple(int(d) for d in generator.output_shape[1:])
+        self.d_steps = int(d_steps)
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+        # Counts generator updates; saved with the model, keys the random stream.
+        self.step = self.add_weight(name="step", shape=(), dtype="int64",
+                                    initializer="zeros", trainable=False)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.real_score_tracker = keras.metrics.Mean(name="real_score")
+        self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
+        self.penalty_tracker = keras.metrics.Mean(name="penalty")
+        self.d_optimizer = None
+        self.g_optimizer = None
+        # fit() never calls the model, and save_weights needs it built.
+        self.built = True
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, d_optimizer=None, g_optimizer=None, loss="non_saturating",
+                gradient_penalty=None, r1_gamma=0.0, jit_compile="auto", **kwargs):
+        """Configures training.
+
+        Args:
+            d_optimizer, g_optimizer: optimizers (instances, names or configs);
+                default Adam(2e-4, beta_1=0.5) each.
+            loss: one of `kerasgan.losses.LOSSES`: "non_saturating" (default), "minimax",
+                "hinge", "wasserstein", "least_squares".
+            gradient_penalty: weight of the WGAN-GP gradient penalty; default 10 for
+                "wasserstein" and 0 otherwise.
+            r1_gamma: R1 penalty weight gamma (the penalty added is gamma / 2 * R1).
+            jit_compile: XLA for the train step. "auto" turns it on where a GPU is
+                present and off on CPU-only machines, where it measured slower.
+        """
+        self.adversarial_loss = losses_lib.get(loss)
+        self.loss_name = loss
+        if gradient_penalty is None:
+            gradient_penalty = losses_lib.DEFAULT_GRADIENT_PENALTY.get(loss, 0.0)
+        if gradient_penalty < 0 or r1_gamma < 0:
+            raise ValueError("gradient_penalty and r1_gamma must be >= 0, got "
+                             f"{gradient_penalty!r} and {r1_gamma!r}.")
+        self.gradient_penalty_weight = float(gradient_penalty)
+        self.r1_gamma = float(r1_gamma)
+        self.jit_compile_setting = jit_compile
+        # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
+        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        self.d_optimizer = keras.optimizers.get(d_optimizer or _default_optimizer())
+        self.g_optimizer = keras.optimizers.get(g_optimizer or _default_optimizer())
+        # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def get_compile_config(self):
+        if self.d_optimizer is None:
+            return None
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "loss": self.loss_name,
+            "gradient_penalty": self.gradient_penalty_weight,
+            "r1_gamma": self.r1_gamma,
+            "jit_compile": self.jit_compile_setting,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("d_optimizer", "g_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "d_steps": self.d_steps,
+            "ema_decay": self.ema_decay,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def metrics(self):
+        trackers = [self.d_loss_tracker, self.g_loss_tracker,
+                    self.real_score_tracker, self.fake_score_tracker]
+        if self.d_optimizer is not None and (self.gradient_penalty_weight or self.r1_gamma):
+            trackers.append(self.penalty_tracker)
+        return trackers
+
+    def _latents(self, batch_size, draw):
+        """Stateless normal latents keyed by (seed, step, draw): reproducible across resume."""
+        key = tf.stack([tf.constant(self.seed, tf.int64),
+                        self.step * 64 + draw])
+        return tf.random.stateless_normal(tf.stack([batch_size, self.latent_dim]), key)
+
+    def _interpolation_seed(self, draw):
+        return tf.stack([tf.constant(self.seed, tf.int64) + 1, self.step * 64 + draw])
+
+    def _discriminator_step(self, real, fake, draw):
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
+            penalty = tf.constant(0.0)
+            if self.gradient_penalty_weight:
+                penalty += self.gradient_penalty_weight * losses_lib.gradient_penalty(
+                    self.discriminator, real, fake, seed=self._interpolation_seed(draw))
+            if self.r1_gamma:
+                penalty += 0.5 * self.r1_gamma * losses_lib.r1_penalty(self.discriminator, real)
+            total = d_loss + penalty
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return total, penalty, real_logits, fake_logits
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        real = tf.cast(real, "float32")
+        batch_size = tf.shape(real)[0]
+        for draw in range(self.d_steps - 1):
+            fake = self.generator(self._latents(batch_size, draw), training=True)
+            self._discriminator_step(real, fake, draw)
+        g_variables = self.generator.trainable_variables
+        # Only the generator's weights are watched, so the discriminator update below
+        # is not recorded on this tape. (The tape needs the backing tf.Variables.)
+        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
+            g_tape.watch([v.value for v in g_variables])
+            fake = self.generator(self._latents(batch_size, self.d_steps - 1), training=True)
+            d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
+                real, tf.stop_gradient(fake), self.d_steps - 1)
+            g_loss = self.adversarial_loss.g_loss(self.discriminator(fake, training=True))
+        g_grads = g_tape.gradient(g_loss, [v.value for v in g_variables])
+        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
+        self.step.assign_add(1)
+        if self.ema_generator is not None:
+            self._update_ema()
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))
+        self.fake_score_tracker.update_state(tf.reduce_mean(tf.cast(fake_logits, "float32")))
+        self.penalty_tracker.update_state(penalty)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _update_ema(self):
+        # Warm-up as in tf.train.ExponentialMovingAverage(num_updates): early averages
+        # follow the fast-changing weights instead of the random initialisation.
+        step = tf.cast(self.step, "float32")
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            if weight.trainable:
+                average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
+            else:  # batch-norm statistics are copied, not averaged
+                average.assign(weight)
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def sampler(self):
+        """The generator used for sampling: the EMA generator when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def call(self, latents, training=False):
+        return self.generator(latents, training=training)
+
+    def latents(self, n, seed=None):
+        """`n` standard-normal latents as a float32 numpy array; a fixed seed repeats them."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((int(n), self.latent_dim)).astype("float32")
+
+    def generate(self, n=None, seed=None, latents=None, batch_size=256):
+        """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`.
+
+        Args:
+            n: how many images (ignored when `latents` is given).
+            seed: a fixed seed gives the same images every call.
+            latents: explicit latents `(n, latent_dim)` instead of drawn ones.
+            batch_size: images per forward pass.
+        """
+        if latents is None:
+            latents = self.latents(n, seed)
+        latents = np.asarray(latents)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (n, {self.latent_dim}), "
+                             f"got {latents.shape}.")
+        if not np.issubdtype(latents.dtype, np.floating):
+            raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
+        out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size].astype("float32"),
+                                                       training=False))
+               for i in range(0, len(latents), batch_size)]
+        return np.concatenate(out).astype("float32")

@@ -1,0 +1,2 @@
+"""Architectures: importing this package registers every model file with `kerasgan.zoo`."""
+from kerasgan.models import dcgan, vanilla  # noqa: F401

@@ -1,0 +1,73 @@
+"""DCGAN (Radford et al. 2016): transposed convs + batch norm + ReLU; strided convs + LeakyReLU."""
+import keras
+from keras import layers
+
+from kerasgan import zoo
+from kerasgan.gan import GAN
+
+IMAGE_SIZES = (32, 64, 128)
+
+
+def _conv_init():
+    return keras.initializers.RandomNormal(0.0, 0.02)  # the paper's N(0, 0.02)
+
+
+def _batch_norm():
+    # PyTorch's defaults (momentum 0.1 there = 0.9 here), as the reference DCGAN uses.
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                     gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+
+
+def _num_upsamplings(image_size):
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"dcgan makes images of size {IMAGE_SIZES}, got image_size={image_size}.")
+    return {32: 3, 64: 4, 128: 5}[image_size]
+
+
+def dcgan_generator(image_size=64, channels=3, latent_dim=100, base_channels=64):
+    """4x4 seed from a dense layer, then stride-2 4x4 transposed convs doubling to `image_size`.
+
+    At 64 px with base 64 the widths are 512-256-128-64-3, as in the PyTorch reference.
+    """
+    steps = _num_upsamplings(image_size)
+    inputs = keras.Input((latent_dim,), name="latent")
+    width = base_channels * 2 ** (steps - 1)
+    x = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_conv_init())(inputs)
+    x = layers.Reshape((4, 4, width))(x)
+    x = layers.ReLU()(_batch_norm()(x))
+    for _ in range(steps - 1):
+        width //= 2
+        x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_conv_init())(x)
+        x = layers.ReLU()(_batch_norm()(x))
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                               kernel_initializer=_conv_init())(x)
+    outputs = layers.Activation("tanh", dtype="float32", name="image")(x)
+    return keras.Model(inputs, outputs, name="generator")
+
+
+def dcgan_discriminator(image_size=64, channels=3, base_channels=64):
+    """Stride-2 4x4 convs halving to 4x4 (no batch norm on the first), then a 4x4 conv to a logit."""
+    steps = _num_upsamplings(image_size)
+    inputs = keras.Input((image_size, image_size, channels), name="image")
+    x = inputs
+    for i in range(steps):
+        x = layers.Conv2D(base_channels * 2 ** i, 4, strides=2, padding="same", use_bias=False,
+                          kernel_initializer=_conv_init())(x)
+        if i > 0:
+            x = _batch_norm()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init())(x)
+    outputs = layers.Flatten(dtype="float32", name="logit")(x)
+    return keras.Model(inputs, outputs, name="discriminator")
+
+
+@zoo.register("dcgan", tiny={"image_size": 32, "base_channels": 4, "latent_dim": 8})
+def dcgan(image_size=64, channels=3, latent_dim=100, base_channels=64, d_base_channels=None,
+          **gan_kwargs):
+    """DCGAN at 32, 64 or 128 px; `base_channels` sets the widths (G's last hidden layer,
+    D's first), `d_base_channels` the discriminator's separately."""
+    return GAN(dcgan_generator(int(image_size), int(channels), int(latent_dim), int(base_channels)),
+               dcgan_discriminator(int(image_size), int(channels),
+                                   int(d_base_channels or base_channels)),
+               **gan_kwargs)
