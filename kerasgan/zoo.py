@@ -96,30 +96,38 @@ def _write_json(path, obj):
     os.replace(tmp, path)
 
 
+def _spec(gan):
+    spec = getattr(gan, "spec", None)
+    if spec is None:
+        raise ValueError("Only models built with kerasgan.zoo.create() or loaded with "
+                         "kerasgan.zoo.load() can be saved as a folder; use model.save(...) "
+                         "for a .keras file.")
+    return spec
+
+
+def save_config(gan, path):
+    """Writes `path/config.json`: the architecture, its arguments and the compile config."""
+    config = dict(_spec(gan))
+    compile_config = gan.get_compile_config()
+    if compile_config is not None:
+        config["compile"] = compile_config
+    os.makedirs(path, exist_ok=True)
+    _write_json(os.path.join(path, CONFIG_FILE), config)
+
+
 def save(gan, path, metadata=None):
     """Writes `gan` as a folder `load` reads: config, weights and metadata.
 
     Each file is written to a temporary name and renamed, so an interrupted save
     leaves the previous files intact.
     """
-    spec = getattr(gan, "spec", None)
-    if spec is None:
-        raise ValueError("Only models built with kerasgan.zoo.create() or loaded with "
-                         "kerasgan.zoo.load() can be saved as a folder; use model.save(...) "
-                         "for a .keras file.")
-    os.makedirs(path, exist_ok=True)
+    save_config(gan, path)
     for attribute, filename in WEIGHT_FILES.items():
         net = getattr(gan, attribute)
         if net is not None:
-            target = os.path.join(path, filename)
             tmp = os.path.join(path, ".tmp-" + filename)
             net.save_weights(tmp)
-            os.replace(tmp, target)
-    config = dict(spec)
-    compile_config = gan.get_compile_config()
-    if compile_config is not None:
-        config["compile"] = compile_config
-    _write_json(os.path.join(path, CONFIG_FILE), config)
+            os.replace(tmp, os.path.join(path, filename))
     if metadata is not None:
         _write_json(os.path.join(path, METADATA_FILE), metadata)
 

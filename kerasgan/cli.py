@@ -1,0 +1,230 @@
+"""The `kerasgan` command: list | train | sample."""
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: printed as one line, exit code 2."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _key_value(text):
+    """`KEY=VALUE` with VALUE parsed as JSON when it can be (numbers, lists, true/false)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kerasgan", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="list the registered architectures")
+
+    train = commands.add_parser("train", help="train an architecture on images")
+    train.add_argument("arch", help="architecture name (see `kerasgan list`)")
+    train.add_argument("--data", required=True,
+                       help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT]")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--image-size", type=_positive_int, help="default: the architecture's")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="default: the architecture's")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--steps-per-epoch", type=_positive_int,
+                       help="steps per epoch (the data repeats); default: one pass over the data")
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint")
+    train.add_argument("--loss", default="non_saturating",
+                       help="non_saturating | minimax | hinge | wasserstein | least_squares")
+    train.add_argument("--d-steps", type=_positive_int, default=1,
+                       help="discriminator updates per generator update")
+    train.add_argument("--r1-gamma", type=float, default=0.0, help="R1 penalty weight")
+    train.add_argument("--ema", type=float, metavar="DECAY",
+                       help="keep an EMA of the generator with this decay (e.g. 0.999)")
+    train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both nets)")
+    train.add_argument("--beta1", type=float, default=0.5, help="Adam beta_1")
+    train.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                       help="XLA for the train step; auto = on with a GPU, off on CPU")
+    train.add_argument("--seed", type=int, help="seed of the training noise and shuffling")
+    train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="an architecture argument, e.g. --set base_channels=32 (repeatable)")
+    train.add_argument("--resize", choices=("crop", "pad"), default="crop",
+                       help="make non-square images square by center-crop or padding")
+    train.add_argument("--flip", action="store_true", help="random horizontal flips")
+    train.add_argument("--strict", action="store_true",
+                       help="refuse bad image files instead of skipping them")
+    train.add_argument("--data-dir", help="tensorflow-datasets data_dir for tfds:NAME")
+    train.add_argument("--download", action="store_true",
+                       help="let tensorflow-datasets download tfds:NAME (needs internet)")
+    train.add_argument("--sample-every", type=_positive_int, default=1, metavar="EPOCHS",
+                       help="write a sample grid every this many epochs")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras fit verbosity (1 = progress bar)")
+
+    sample = commands.add_parser("sample", help="write a grid of generated images")
+    sample.add_argument("model", help="run directory")
+    sample.add_argument("--n", type=_positive_int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", default="samples.png", help="PNG file to write")
+    return parser
+
+
+def cmd_list(args):
+    from kerasgan import zoo
+
+    for name in zoo.list():
+        defaults = zoo.resolve_config(name)
+        size = defaults.get("image_size")
+        print(f"{name:<16} default image_size={size}")
+
+
+def _new_gan(args):
+    from kerasgan import zoo
+
+    config = dict(args.set)
+    if args.image_size:
+        config["image_size"] = args.image_size
+    if args.channels:
+        config["channels"] = args.channels
+    if args.ema is not None:
+        config["ema_decay"] = args.ema
+    if args.seed is not None:
+        config["seed"] = args.seed
+    config["d_steps"] = args.d_steps
+    gan = zoo.create(args.arch, **config)
+    import keras
+
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+    gan.compile(d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
+                g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
+                loss=args.loss, r1_gamma=args.r1_gamma, jit_compile=jit)
+    return gan
+
+
+def _resumed_gan(args, checkpoint_dir):
+    import keras
+    from kerasgan import callbacks, zoo
+
+    latest = callbacks.latest_checkpoint(checkpoint_dir)
+    if latest is None:
+        raise UsageError(f"--resume: no checkpoint in {checkpoint_dir}; start the run without "
+                         "--resume.")
+    spec = zoo.read_config(args.out)
+    if spec["architecture"] != args.arch:
+        raise UsageError(f"--resume: {args.out} holds a {spec['architecture']!r} run, not "
+                         f"{args.arch!r}.")
+    path, epoch = latest
+    gan = keras.models.load_model(path)
+    gan.spec = {"architecture": spec["architecture"], "config": spec["config"]}
+    print(f"Resuming {args.out} from {os.path.basename(path)} (epoch {epoch}, "
+          f"step {int(gan.step.numpy())}).")
+    return gan, epoch
+
+
+def cmd_train(args):
+    from kerasgan import callbacks, data, zoo
+
+    checkpoint_dir = os.path.join(args.out, "checkpoints")
+    if args.resume:
+        gan, initial_epoch = _resumed_gan(args, checkpoint_dir)
+    else:
+        if callbacks.latest_checkpoint(checkpoint_dir) is not None:
+            raise UsageError(f"{args.out} already holds a run; pass --resume to continue it "
+                             "or choose another --out.")
+        gan, initial_epoch = _new_gan(args), 0
+        zoo.save_config(gan, args.out)
+    height, _, channels = gan.image_shape
+    dataset = data.image_dataset(args.data, image_size=height, channels=channels,
+                                 batch_size=args.batch_size, resize=args.resize, flip=args.flip,
+                                 strict=args.strict, data_dir=args.data_dir,
+                                 download=args.download, seed=args.seed,
+                                 repeat=args.steps_per_epoch is not None)
+    if initial_epoch >= args.epochs:
+        raise UsageError(f"--resume: the run already finished {initial_epoch} epochs; raise "
+                         f"--epochs above {initial_epoch} to train more.")
+    samples = callbacks.SampleGrid(os.path.join(args.out, "samples"),
+                                   every_n_epochs=args.sample_every)
+    nan_stop = callbacks.StopOnNaN()
+    started = time.time()
+    gan.fit(dataset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+            initial_epoch=initial_epoch, shuffle=False, verbose=args.verbose,
+            callbacks=[nan_stop, callbacks.Checkpoint(checkpoint_dir), samples])
+    if nan_stop.stopped is not None:
+        print(f"kerasgan: error: {nan_stop.message}", file=sys.stderr)
+        return 1
+    metadata = _run_metadata(args, gan, time.time() - started)
+    zoo.save(gan, args.out, metadata=metadata)
+    print(f"Trained {metadata['steps']} steps in {metadata['wall_time_s']:.0f} s.")
+    print(f"Model: {os.path.abspath(args.out)}  (load with kerasgan.zoo.load)")
+    if samples.last_path:
+        print(f"Sample grid: {os.path.abspath(samples.last_path)}")
+    return 0
+
+
+def _run_metadata(args, gan, seconds):
+    import keras
+    import tensorflow as tf
+    import kerasgan
+
+    previous = {}
+    path = os.path.join(args.out, "metadata.json")
+    if args.resume and os.path.isfile(path):
+        with open(path) as f:
+            previous = json.load(f)
+    return {
+        "architecture": gan.spec["architecture"],
+        "command": "kerasgan " + shlex.join(sys.argv[1:]),
+        "data": str(args.data),
+        "steps": int(gan.step.numpy()),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "wall_time_s": round(previous.get("wall_time_s", 0.0) + seconds, 1),
+        "hardware": f"{platform.machine()} {platform.processor() or ''} "
+                    f"{os.cpu_count()} cpus".strip(),
+        "kerasgan_version": kerasgan.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+
+
+def cmd_sample(args):
+    from kerasgan import callbacks, zoo
+
+    gan = zoo.load(args.model)
+    path = callbacks.save_grid(gan.generate(args.n, seed=args.seed), args.out)
+    print(f"Wrote {args.n} samples to {os.path.abspath(path)}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except (UsageError, ValueError, FileNotFoundError) as error:
+        print(f"kerasgan: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
