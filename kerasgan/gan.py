@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from kerasgan import losses as losses_lib
+from kerasgan import noise
 
 
 def _default_optimizer():
@@ -155,7 +156,7 @@ class GAN(keras.Model):
         """Stateless normal latents keyed by (seed, step, draw): reproducible across resume."""
         key = tf.stack([tf.constant(self.seed, tf.int64),
                         self.step * 64 + draw])
-        return tf.random.stateless_normal(tf.stack([batch_size, self.latent_dim]), key)
+        return noise.normal(tf.stack([batch_size, self.latent_dim]), key)
 
     def _interpolation_seed(self, draw):
         return tf.stack([tf.constant(self.seed, tf.int64) + 1, self.step * 64 + draw])

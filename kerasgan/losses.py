@@ -13,6 +13,8 @@ import collections
 
 import tensorflow as tf
 
+from kerasgan import noise
+
 AdversarialLoss = collections.namedtuple("AdversarialLoss", ["d_loss", "g_loss"])
 
 
@@ -93,12 +95,10 @@ def gradient_penalty(discriminator, real, fake, seed=None):
     Args:
         discriminator: the critic, a callable on image batches.
         real, fake: image batches of one shape.
-        seed: a `keras.random.SeedGenerator` (or int) for the interpolation weights.
+        seed: a stateless seed, shape (2,) int, for the interpolation weights.
     """
-    import keras
-
     batch = tf.shape(real)[0]
-    alpha = keras.random.uniform(tf.stack([batch, 1, 1, 1]), seed=seed, dtype=real.dtype)
+    alpha = tf.cast(noise.uniform(tf.stack([batch, 1, 1, 1]), seed), real.dtype)
     interpolated = real + alpha * (fake - real)
     norm = tf.sqrt(_squared_grad_norm(discriminator, interpolated) + 1e-12)
     return tf.reduce_mean(tf.square(norm - 1.0))

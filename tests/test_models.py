@@ -1,0 +1,155 @@
+"""Shared behaviour of every registered architecture, each built from its tiny config."""
+import numpy as np
+import pytest
+import keras
+
+import kerasgan
+from kerasgan import zoo
+from conftest import image_batches
+
+ARCHITECTURES = zoo.list()
+
+
+def tiny_gan(name, **overrides):
+    gan = zoo.create(name, **{**zoo.tiny_config(name), **overrides})
+    gan.compile()
+    return gan
+
+
+def snapshot(variables):
+    return [np.array(v) for v in variables]
+
+
+def changed(before, variables):
+    return [not np.allclose(b, np.array(v)) for b, v in zip(before, variables)]
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_fit_trains_both_networks(name):
+    gan = tiny_gan(name)
+    g0, d0 = snapshot(gan.generator.trainable_variables), snapshot(gan.discriminator.trainable_variables)
+    history = gan.fit(image_batches(gan.image_shape), epochs=2, verbose=0)
+    for key in ("d_loss", "g_loss", "real_score", "fake_score"):
+        assert np.all(np.isfinite(history.history[key])), key
+    assert all(changed(g0, gan.generator.trainable_variables)), "a generator weight did not move"
+    assert all(changed(d0, gan.discriminator.trainable_variables)), "a discriminator weight did not move"
+    assert int(gan.step.numpy()) == 6  # 2 epochs x 3 batches
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_keras_file_round_trip_and_resume(name, tmp_path):
+    gan = tiny_gan(name, ema_decay=0.9)
+    data = image_batches(gan.image_shape)
+    gan.fit(data, epochs=1, verbose=0)
+    path = str(tmp_path / "gan.keras")
+    gan.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: import kerasgan is enough
+    assert isinstance(loaded, kerasgan.GAN)
+    np.testing.assert_array_equal(loaded.generate(4, seed=3), gan.generate(4, seed=3))
+    for a, b in zip(snapshot(gan.variables), snapshot(loaded.variables)):
+        np.testing.assert_array_equal(a, b)
+    for opt, loaded_opt in ((gan.d_optimizer, loaded.d_optimizer), (gan.g_optimizer, loaded.g_optimizer)):
+        assert len(opt.variables) == len(loaded_opt.variables) > 2
+        for a, b in zip(snapshot(opt.variables), snapshot(loaded_opt.variables)):
+            np.testing.assert_array_equal(a, b)
+    assert loaded.get_compile_config() == gan.get_compile_config()
+    assert int(loaded.step.numpy()) == 3
+    # Resumed training continues the count and the random stream of an uninterrupted run.
+    loaded.fit(data, epochs=1, verbose=0)
+    gan.fit(data, epochs=1, verbose=0)
+    assert int(loaded.step.numpy()) == 6
+    np.testing.assert_allclose(loaded.generate(4, seed=3), gan.generate(4, seed=3), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_model_folder_round_trip_and_fine_tune(name, tmp_path):
+    gan = tiny_gan(name, ema_decay=0.9)
+    gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
+    zoo.save(gan, str(tmp_path), metadata={"note": "test"})
+    loaded = zoo.load(str(tmp_path))
+    np.testing.assert_array_equal(loaded.generate(5, seed=0), gan.generate(5, seed=0))
+    trainable = zoo.load(str(tmp_path), for_training=True)
+    history = trainable.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
+    assert np.isfinite(history.history["g_loss"]).all()
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_generate_is_deterministic_and_in_range(name):
+    gan = zoo.create(name, **zoo.tiny_config(name))
+    a, b, c = gan.generate(6, seed=7), gan.generate(6, seed=7), gan.generate(6, seed=8)
+    assert a.shape == (6,) + gan.image_shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert a.min() >= -1.0 and a.max() <= 1.0
+
+
+def test_generate_rejects_bad_latents():
+    gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"))
+    with pytest.raises(ValueError, match=r"shape \(n, 8\), got \(2, 5\)"):
+        gan.generate(latents=np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match="positive integer"):
+        gan.generate(0)
+
+
+def test_xla_train_step_matches_the_default_path():
+    """One CI test of the XLA path: jit_compile=True trains, and agrees with the oneDNN path."""
+    results = []
+    for jit in (True, False):
+        keras.utils.set_random_seed(5)
+        gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"), seed=11)
+        # SGD, not Adam: Adam's m/sqrt(v) turns rounding noise in near-zero gradients
+        # into full-size steps, which would hide real differences behind lr-sized ones.
+        gan.compile(d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.1),
+                    jit_compile=jit)
+        history = gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
+        assert gan.jit_compile is jit
+        assert np.isfinite(history.history["d_loss"]).all()
+        results.append(snapshot(gan.generator.trainable_variables))
+    for with_xla, without in zip(*results):
+        np.testing.assert_allclose(with_xla, without, atol=1e-5)
+
+
+def test_d_steps_updates_discriminator_more_often():
+    gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"), d_steps=3)
+    gan.compile()
+    gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
+    assert int(gan.g_optimizer.iterations.numpy()) == 3
+    assert int(gan.d_optimizer.iterations.numpy()) == 9
+
+
+def test_ema_generator_averages_and_is_used_for_sampling():
+    gan = tiny_gan("vanilla", ema_decay=0.5)
+    gan.fit(image_batches(gan.image_shape), epochs=2, verbose=0)
+    raw, ema = gan.generator.weights[0], gan.ema_generator.weights[0]
+    assert not np.allclose(np.array(raw), np.array(ema))
+    z = gan.latents(3, seed=0)
+    np.testing.assert_allclose(gan.generate(latents=z), np.array(gan.ema_generator(z)), atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", sorted(kerasgan.losses.LOSSES))
+def test_every_loss_trains(loss):
+    gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"))
+    gan.compile(loss=loss, r1_gamma=1.0 if loss == "non_saturating" else 0.0)
+    history = gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    has_penalty = loss in ("wasserstein", "non_saturating")
+    assert ("penalty" in history.history) == has_penalty
+    if has_penalty:
+        assert history.history["penalty"][0] > 0
+
+
+def test_registry_errors_name_the_valid_choices():
+    with pytest.raises(ValueError, match="valid names: dcgan, vanilla"):
+        zoo.create("stylegan9000")
+    with pytest.raises(ValueError, match="Unknown argument.*'widht'"):
+        zoo.create("dcgan", widht=3)
+    with pytest.raises(ValueError, match=r"dcgan makes images of size \(32, 64, 128\), got image_size=48"):
+        zoo.create("dcgan", image_size=48)
+
+
+def test_dcgan_matches_the_reference_widths():
+    gan = zoo.create("dcgan", image_size=64, latent_dim=100, base_channels=64)
+    convs = [l for l in gan.generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [l.filters for l in convs] == [256, 128, 64, 3]
+    assert gan.generator.output_shape == (None, 64, 64, 3)
+    assert gan.discriminator.output_shape == (None, 1)
