@@ -8,10 +8,6 @@ __version__ = "0.1.0"
 from kerasgan import losses, zoo  # noqa: E402
 from kerasgan.gan import GAN  # noqa: E402
 from kerasgan import models  # noqa: E402,F401  (registers the architectures)
-from kerasgan import callbacks  # noqa: E402
-try:
-    from kerasgan import data  # noqa: E402
-except ImportError:  # TEMP
-    pass
+from kerasgan import callbacks, data  # noqa: E402
 
 __all__ = ["GAN", "callbacks", "data", "losses", "zoo", "__version__"]

@@ -1,0 +1,77 @@
+import os
+
+import numpy as np
+import pytest
+import keras
+import matplotlib.image
+
+from kerasgan import callbacks, zoo
+from conftest import image_batches
+
+
+def tiny_vanilla():
+    gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"))
+    gan.compile()
+    return gan
+
+
+def test_image_grid_layout_and_pixels():
+    images = np.stack([np.full((2, 3, 3), v, "float32") for v in (-1.0, 0.0, 1.0)])
+    grid = callbacks.image_grid(images, columns=2)
+    assert grid.shape == (4, 6, 3) and grid.dtype == np.uint8
+    assert grid[0, 0, 0] == 0 and grid[0, 3, 0] == 128 and grid[2, 0, 0] == 255
+    assert (grid[2:, 3:] == 255).all()  # the empty cell is white
+
+
+def test_sample_grid_writes_the_same_latents_every_epoch(tmp_path):
+    gan = tiny_vanilla()
+    sampler = callbacks.SampleGrid(str(tmp_path), n=9, every_n_epochs=2)
+    gan.fit(image_batches(gan.image_shape), epochs=4, verbose=0, callbacks=[sampler])
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0002.png", "epoch-0004.png"]
+    grid = matplotlib.image.imread(str(tmp_path / "epoch-0004.png"))
+    assert grid.shape[:2] == (3 * 8, 3 * 8)
+    expected = callbacks.image_grid(gan.generate(latents=gan.latents(9, 0)))
+    np.testing.assert_allclose(grid[..., 0] * 255, expected, atol=1)
+
+
+class NaNAtBatch(keras.callbacks.Callback):
+    """Poisons the discriminator's last layer before batch `at`."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.at:
+            kernel = self.model.discriminator.layers[-1].kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_nan_stop_names_the_loss_and_batch_and_keeps_the_good_checkpoint(tmp_path):
+    gan = tiny_vanilla()
+    stop, checkpoint = callbacks.StopOnNaN(), callbacks.Checkpoint(str(tmp_path))
+    data = image_batches(gan.image_shape, n=48)  # 6 batches an epoch
+    gan.fit(data, epochs=1, verbose=0, callbacks=[stop, checkpoint])
+    assert callbacks.latest_checkpoint(str(tmp_path))[1] == 1
+    with pytest.warns(UserWarning, match="Not checkpointing epoch 2"):
+        gan.fit(data, epochs=3, initial_epoch=1, verbose=0,
+                callbacks=[stop, checkpoint, NaNAtBatch(2)])
+    epoch, batch, key, _ = stop.stopped
+    assert (epoch, batch) == (1, 2)  # stopped on the poisoned batch, not later
+    assert key in ("d_loss", "g_loss", "real_score", "fake_score")
+    assert f"at epoch 2, batch 3" in stop.message
+    assert int(gan.step.numpy()) == 6 + 3
+    path, saved_epoch = callbacks.latest_checkpoint(str(tmp_path))
+    assert saved_epoch == 1
+    restored = keras.models.load_model(path)
+    assert all(np.isfinite(np.array(v)).all() for v in restored.weights)
+
+
+def test_checkpoints_are_atomic_and_pruned(tmp_path):
+    gan = tiny_vanilla()
+    gan.fit(image_batches(gan.image_shape), epochs=3, verbose=0,
+            callbacks=[callbacks.Checkpoint(str(tmp_path), keep=2)])
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0002.keras", "epoch-0003.keras"]
+    path, epoch = callbacks.latest_checkpoint(str(tmp_path))
+    assert epoch == 3 and int(keras.models.load_model(path).step.numpy()) == 9
+    assert callbacks.latest_checkpoint(str(tmp_path / "missing")) is None
