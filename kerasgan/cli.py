@@ -191,7 +191,7 @@ def _run_metadata(args, gan, seconds):
             previous = json.load(f)
     return {
         "architecture": gan.spec["architecture"],
-        "command": "kerasgan " + shlex.join(sys.argv[1:]),
+        "command": "kerasgan " + shlex.join(args.argv),
         "data": str(args.data),
         "steps": int(gan.step.numpy()),
         "epochs": args.epochs,
@@ -218,7 +218,9 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample}
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in the run's metadata
     try:
         return COMMANDS[args.command](args) or 0
     except (UsageError, ValueError, FileNotFoundError) as error:

@@ -1,10 +1,8 @@
-import os
+import kerasgan  # noqa: F401  (first: it sets TensorFlow's environment before TF loads)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
 
 
 def image_batches(shape, n=24, batch_size=8, seed=0):

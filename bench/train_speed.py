@@ -1,0 +1,69 @@
+"""Training speed of a zoo architecture: seconds per step and images/s, XLA on and off.
+
+    python bench/train_speed.py                       # standard DCGAN-64, batch 64
+    python bench/train_speed.py --arch dcgan --image-size 32 --jit off --steps 30
+
+Data is an in-memory tensor (random images in [-1, 1]), so the number is the train step
+alone; the first epoch (tracing, XLA compilation) is run and not timed.
+"""
+import argparse
+import json
+import os
+import platform
+import time
+
+from kerasgan import zoo  # first: kerasgan sets TensorFlow's environment before its import
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+
+class StepTimer(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.times = []
+
+
+def measure(arch, config, batch_size, steps, jit):
+    gan = zoo.create(arch, **config)
+    gan.compile(jit_compile=jit)
+    x = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps,) + gan.image_shape)
+    data = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(
+        batch_size, drop_remainder=True).cache().prefetch(2)
+    gan.fit(data.take(3), epochs=1, verbose=0)  # trace / compile
+    timer = StepTimer()
+    gan.fit(data, epochs=1, verbose=0, callbacks=[timer])
+    median = float(np.median(timer.times))
+    return {"arch": arch, "config": config, "batch_size": batch_size, "jit_compile": jit,
+            "steps_timed": len(timer.times), "median_s_per_step": round(median, 4),
+            "images_per_s": round(batch_size / median, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="dcgan")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--jit", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="architecture argument (JSON value), e.g. base_channels=64")
+    args = parser.parse_args()
+    config = {"image_size": args.image_size}
+    if args.arch == "dcgan":
+        config.update(latent_dim=100, base_channels=64)
+    config.update({k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)})
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    for jit in {"on": [True], "off": [False], "both": [False, True]}[args.jit]:
+        print(json.dumps(measure(args.arch, config, args.batch_size, args.steps, jit)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

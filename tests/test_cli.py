@@ -1,0 +1,89 @@
+"""The `kerasgan` command end to end on a tiny folder of images."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerasgan import cli, zoo
+
+TINY_DCGAN = ["--image-size", "32", "--set", "base_channels=4", "--set", "latent_dim=8"]
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "art" / "nested"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return str(tmp_path / "art")
+
+
+def test_train_sample_load_and_resume(image_folder, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    args = ["train", "dcgan", "--data", image_folder, *TINY_DCGAN, "--epochs", "1",
+            "--batch-size", "8", "--out", run, "--verbose", "0", "--seed", "3"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "Sample grid:" in out and os.path.join(run, "samples", "epoch-0001.png") in out
+    for name in ("config.json", "metadata.json", "generator.weights.h5",
+                 "discriminator.weights.h5", "checkpoints/epoch-0001.keras"):
+        assert os.path.isfile(os.path.join(run, name)), name
+    metadata = json.load(open(os.path.join(run, "metadata.json")))
+    assert metadata["steps"] == 2 and metadata["architecture"] == "dcgan"
+    assert metadata["command"].startswith("kerasgan train dcgan")
+
+    gan = zoo.load(run)
+    assert gan.image_shape == (32, 32, 3)
+    grid = str(tmp_path / "grid.png")
+    assert cli.main(["sample", run, "--n", "4", "--seed", "1", "--out", grid]) == 0
+    assert Image.open(grid).size == (64, 64)  # 2 x 2 tiles of 32 px
+
+    # A second start into the same folder is refused; --resume continues the step count.
+    assert cli.main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    resumed = args[:args.index("--epochs")] + ["--epochs", "2"] + args[args.index("--epochs") + 2:]
+    assert cli.main(resumed + ["--resume"]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 4
+    assert zoo.load(run, for_training=True).get_compile_config()["loss"] == "non_saturating"
+
+
+def test_steps_per_epoch_repeats_small_data(image_folder, tmp_path):
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "vanilla", "--data", image_folder, "--image-size", "8",
+                     "--set", "latent_dim=4", "--epochs", "1", "--steps-per-epoch", "7",
+                     "--batch-size", "8", "--out", run, "--verbose", "0"]) == 0
+    assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 7
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "gan9000", "--data", "x", "--out", "y"], "valid names: dcgan, vanilla"),
+    (["train", "dcgan", "--data", "/no/such/folder", "--out", "y", "--image-size", "32"], "/no/such/folder"),
+    (["train", "dcgan", "--data", "x", "--out", "y", "--image-size", "48"], "got image_size=48"),
+    (["sample", "/no/such/run"], "No model folder at '/no/such/run'"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kerasgan: error:") and message in err
+
+
+def test_argument_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "dcgan", "--data", "x", "--out", "y", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_console_script_lists_the_architectures():
+    result = subprocess.run([sys.executable, "-m", "kerasgan.cli", "list"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == zoo.list()
