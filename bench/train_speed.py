@@ -19,6 +19,28 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 
+def step_gflop(gan, batch_size):
+    """Floating-point operations of one train step, counted by TensorFlow's graph profiler."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    spec = tf.TensorSpec((batch_size,) + gan.image_shape, tf.float32)
+    graph = tf.function(gan.train_step).get_concrete_function(spec).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
+
+
+def matmul_gflops(n=4096, repeats=5):
+    """What this machine's TensorFlow reaches on a large float32 matmul: a practical peak."""
+    a = tf.random.normal((n, n))
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    matmul()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        matmul().numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
 class StepTimer(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.start = time.perf_counter()
@@ -33,6 +55,7 @@ class StepTimer(keras.callbacks.Callback):
 def measure(arch, config, batch_size, steps, jit):
     gan = zoo.create(arch, **config)
     gan.compile(jit_compile=jit)
+    gflop = step_gflop(gan, batch_size)
     x = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps,) + gan.image_shape)
     data = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(
         batch_size, drop_remainder=True).cache().prefetch(2)
@@ -42,7 +65,8 @@ def measure(arch, config, batch_size, steps, jit):
     median = float(np.median(timer.times))
     return {"arch": arch, "config": config, "batch_size": batch_size, "jit_compile": jit,
             "steps_timed": len(timer.times), "median_s_per_step": round(median, 4),
-            "images_per_s": round(batch_size / median, 1)}
+            "images_per_s": round(batch_size / median, 1), "gflop_per_step": round(gflop, 1),
+            "gflops_achieved": round(gflop / median, 1)}
 
 
 def main():
@@ -60,7 +84,9 @@ def main():
         config.update(latent_dim=100, base_channels=64)
     config.update({k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)})
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+          f"oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
+          f"float32 matmul 4096^2: {matmul_gflops():.0f} GFLOP/s")
     for jit in {"on": [True], "off": [False], "both": [False, True]}[args.jit]:
         print(json.dumps(measure(args.arch, config, args.batch_size, args.steps, jit)), flush=True)
 
