@@ -54,7 +54,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.last_path = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs:
+        if (epoch + 1) % self.every_n_epochs or _non_finite(logs):
             return
         latents = self.model.latents(self.n, self.seed)
         path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")

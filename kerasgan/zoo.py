@@ -143,13 +143,15 @@ def read_config(path):
 
 
 def load(path, for_training=False):
-    """Loads a model folder written by `save` (or `kerasgan train --out`).
+    """Loads a model folder written by `save` (or `kerasgan train --out`), or a `.keras` file.
 
     Args:
-        path: the folder.
+        path: the folder, or a file written by `model.save("x.keras")`.
         for_training: also compile it (with its saved compile config when it has one)
-            so that `fit` continues training.
+            so that `fit` continues training. A `.keras` file keeps its own compile state.
     """
+    if str(path).endswith(".keras") and os.path.isfile(path):
+        return keras.models.load_model(path, compile=True)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No model folder at {path!r}; registered architectures "
                                 f"(build one with kerasgan.zoo.create): {', '.join(list())}.")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import keras
+import tensorflow as tf
 
 import kerasgan
 from kerasgan import zoo
@@ -68,6 +69,9 @@ def test_model_folder_round_trip_and_fine_tune(name, tmp_path):
     zoo.save(gan, str(tmp_path), metadata={"note": "test"})
     loaded = zoo.load(str(tmp_path))
     np.testing.assert_array_equal(loaded.generate(5, seed=0), gan.generate(5, seed=0))
+    gan.save(str(tmp_path / "gan.keras"))
+    from_file = zoo.load(str(tmp_path / "gan.keras"))
+    np.testing.assert_array_equal(from_file.generate(5, seed=0), gan.generate(5, seed=0))
     trainable = zoo.load(str(tmp_path), for_training=True)
     history = trainable.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
     assert np.isfinite(history.history["g_loss"]).all()
@@ -89,6 +93,14 @@ def test_generate_rejects_bad_latents():
         gan.generate(latents=np.zeros((2, 5), "float32"))
     with pytest.raises(ValueError, match="positive integer"):
         gan.generate(0)
+
+
+def test_jit_compile_auto_leaves_xla_off_on_cpu():
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("auto turns XLA on where a GPU is present")
+    gan = tiny_gan("vanilla")
+    assert gan.jit_compile is False
+    assert gan.get_compile_config()["jit_compile"] == "auto"
 
 
 def test_xla_train_step_matches_the_default_path():
