@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "DataError",
     "SkippedImageWarning",
+    "bundled",
     "find_images",
     "image_dataset",
     "load_image",
@@ -39,6 +40,19 @@ RESIZE_MODES = ("crop", "pad")
 
 _ARRAY_CHUNK = 2048  # images converted per eager TF call for array sources
 _TFDS_SHUFFLE_BUFFER = 10_000
+
+
+BUNDLED = {  # licences: kerasgan/datasets/LICENSES.txt
+    "clipart64": "clipart64",  # 1000 public-domain clip-art PNGs, 64x64 RGB
+    "fashion_mnist": "fashion_mnist_5k.npz",  # 5000 Fashion-MNIST images, 28x28 grey (MIT)
+}
+
+
+def bundled(name):
+    """The path of a data set shipped inside the package, e.g. `bundled("clipart64")`."""
+    if name not in BUNDLED:
+        raise ValueError(f"Unknown bundled data set {name!r}; bundled: {', '.join(BUNDLED)}.")
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets", BUNDLED[name])
 
 
 class DataError(ValueError):

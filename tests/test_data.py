@@ -382,3 +382,13 @@ def test_tfds_prepared_dataset_loads_offline(tmp_path):
     assert len(test) == 1 and test[0].shape == (2, 8, 8, 3)
     with pytest.raises(DataError, match="split 'validation'.*train, test"):
         data.image_dataset(f"tfds:{name}", batch_size=2, data_dir=tmp_path, split="validation")
+
+
+def test_bundled_data_sets_load():
+    clipart = data.load_image_folder(data.bundled("clipart64"), 64)
+    assert clipart.shape == (1000, 64, 64, 3) and clipart.dtype == np.uint8
+    fashion = next(iter(data.image_dataset(data.bundled("fashion_mnist"), 28, channels=1,
+                                           batch_size=16)))
+    assert fashion.shape == (16, 28, 28, 1)
+    with pytest.raises(ValueError, match="bundled: clipart64, fashion_mnist"):
+        data.bundled("cifar")
