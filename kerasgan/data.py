@@ -578,21 +578,39 @@ def _tfds_source(source, split, data_dir, download, shuffle, seed, image_size, c
 # --------------------------------------------------------------------------- the dataset
 
 
-def _batches(ds, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat):
-    """Common tail: shuffle, batch (drop_remainder), scale to [-1, 1], flip, repeat, prefetch."""
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    # drop_remainder: a ragged last batch would recompile the train step.
-    ds = ds.batch(batch_size, drop_remainder=True)
+def _batches(ds, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0):
+    """Common tail: shuffle, batch (drop_remainder), scale to [-1, 1], flip, repeat, prefetch.
 
-    def scale(x):
-        x = tf.cast(x, tf.float32) / 127.5 - 1.0
-        return tf.image.random_flip_left_right(x, seed=seed) if flip else x
-
-    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    With `repeat=True` the data never ends and pass `e` over it is shuffled and flipped with
+    keys derived from `(seed, e)` and the batch index: batch `k` of the stream is the same in
+    every run, so a resumed run continues it with `skip_batches` (exact resume).
+    """
     if repeat:
-        ds = ds.repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
+        seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+
+        def one_pass(epoch):
+            d = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch,
+                           reshuffle_each_iteration=False) if shuffle else ds
+            return d.batch(batch_size, drop_remainder=True)
+
+        batches = tf.data.Dataset.range(2**62).flat_map(one_pass).skip(skip_batches)
+        batches = batches.enumerate(start=skip_batches)
+    else:
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        # drop_remainder: a ragged last batch would recompile the train step.
+        batches = ds.batch(batch_size, drop_remainder=True).enumerate()
+
+    def scale(index, x):
+        x = tf.cast(x, tf.float32) / 127.5 - 1.0
+        if flip and repeat:  # keyed by the batch's place in the stream
+            key = tf.stack([tf.constant(seed, tf.int64), index])
+            x = tf.image.stateless_random_flip_left_right(x, seed=key)
+        elif flip:  # a finite dataset restarts each epoch: draw new flips every time
+            x = tf.image.random_flip_left_right(x, seed=seed)
+        return x
+
+    return batches.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _too_few(n, batch_size, where):
@@ -621,6 +639,7 @@ def image_dataset(
     seed=None,
     repeat=False,
     max_pixels=MAX_PIXELS,
+    skip_batches=0,
 ):
     """A batched dataset of float32 images in [-1, 1], shaped (batch_size, S, S, channels).
 
@@ -648,11 +667,15 @@ def image_dataset(
         download: allow tensorflow-datasets to download and prepare the data.
         split: tensorflow-datasets split, unless given in `source`.
         seed: seed for shuffling and flips.
-        repeat: repeat forever (pass ``steps_per_epoch`` to ``fit``).
+        repeat: repeat forever (pass ``steps_per_epoch`` to ``fit``); every pass is shuffled
+            and flipped by keys from ``seed`` and the pass number, reproducibly.
+        skip_batches: with ``repeat``, start this many batches into the stream (resuming
+            a run after ``initial_epoch * steps_per_epoch`` steps).
         max_pixels: for folders, refuse files whose header claims more pixels.
 
     Returns:
-        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels).
+        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels). Its
+        attribute ``batches_per_epoch`` is the number of full batches in one pass.
 
     Raises:
         FileNotFoundError: missing folder or file; tfds data not prepared in `data_dir`.
@@ -698,4 +721,9 @@ def image_dataset(
     if buffer is None:
         ds = tf.data.Dataset.from_tensor_slices(images)
         buffer = n
-    return _batches(ds, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed, flip=flip, repeat=repeat)
+    if skip_batches and not repeat:
+        raise ValueError("skip_batches needs repeat=True (a finite dataset restarts every epoch)")
+    dataset = _batches(ds, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed, flip=flip,
+                       repeat=repeat, skip_batches=skip_batches)
+    dataset.batches_per_epoch = n // batch_size
+    return dataset

@@ -152,14 +152,41 @@ class GAN(keras.Model):
             trackers.append(self.penalty_tracker)
         return trackers
 
-    def _latents(self, batch_size, draw):
-        """Stateless normal latents keyed by (seed, step, draw): reproducible across resume."""
-        key = tf.stack([tf.constant(self.seed, tf.int64),
-                        self.step * 64 + draw])
-        return noise.normal(tf.stack([batch_size, self.latent_dim]), key)
+    def _key(self, stream, draw):
+        return tf.stack([tf.constant(self.seed + stream, tf.int64), self.step * 64 + draw])
 
-    def _interpolation_seed(self, draw):
-        return tf.stack([tf.constant(self.seed, tf.int64) + 1, self.step * 64 + draw])
+    @staticmethod
+    def _replica_share(draw_global, batch_size):
+        """This replica's slice of noise drawn for the whole global batch.
+
+        Every replica draws the global batch's noise and keeps its own rows, so the noise
+        a sample gets does not depend on the number of replicas.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas == 1:
+            return draw_global(batch_size)
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * batch_size
+        return draw_global(batch_size * replicas)[start:start + batch_size]
+
+    def _latents(self, batch_size, draw):
+        """Latents keyed by (seed, step, draw): reproducible across resume and replicas."""
+        return self._replica_share(
+            lambda n: noise.normal(tf.stack([n, self.latent_dim]), self._key(0, draw)),
+            batch_size)
+
+    def _interpolation_weights(self, batch_size, draw):
+        return self._replica_share(
+            lambda n: noise.uniform(tf.stack([n, 1, 1, 1]), self._key(1, draw)), batch_size)
+
+    def _check_images(self, real):
+        if tuple(real.shape[1:]) != self.image_shape:
+            raise ValueError(f"The training images must have shape (batch, "
+                             f"{', '.join(map(str, self.image_shape))}) for this model, got "
+                             f"{tuple(real.shape)}.")
+        if not real.dtype.is_floating:
+            raise ValueError(f"The training images must be floats in [-1, 1], got dtype "
+                             f"{real.dtype.name}; kerasgan.data.image_dataset() converts, "
+                             "or scale uint8 pixels with x / 127.5 - 1.")
 
     def _discriminator_step(self, real, fake, draw):
         with tf.GradientTape() as tape:
@@ -168,17 +195,26 @@ class GAN(keras.Model):
             d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
             penalty = tf.constant(0.0)
             if self.gradient_penalty_weight:
+                alpha = self._interpolation_weights(tf.shape(real)[0], draw)
                 penalty += self.gradient_penalty_weight * losses_lib.gradient_penalty(
-                    self.discriminator, real, fake, seed=self._interpolation_seed(draw))
+                    self.discriminator, real, fake, alpha=alpha)
             if self.r1_gamma:
                 penalty += 0.5 * self.r1_gamma * losses_lib.r1_penalty(self.discriminator, real)
             total = d_loss + penalty
+            scaled_total = self._per_replica(total)
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        grads = tape.gradient(scaled_total, variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables))
         return total, penalty, real_logits, fake_logits
+
+    @staticmethod
+    def _per_replica(loss):
+        # Gradients are summed over replicas: a replica's share of the global-batch mean.
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
+        self._check_images(real)
         real = tf.cast(real, "float32")
         batch_size = tf.shape(real)[0]
         for draw in range(self.d_steps - 1):
@@ -193,7 +229,8 @@ class GAN(keras.Model):
             d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
                 real, tf.stop_gradient(fake), self.d_steps - 1)
             g_loss = self.adversarial_loss.g_loss(self.discriminator(fake, training=True))
-        g_grads = g_tape.gradient(g_loss, [v.value for v in g_variables])
+            scaled_g_loss = self._per_replica(g_loss)
+        g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
         self.step.assign_add(1)
         if self.ema_generator is not None:
@@ -203,7 +240,12 @@ class GAN(keras.Model):
         self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))
         self.fake_score_tracker.update_state(tf.reduce_mean(tf.cast(fake_logits, "float32")))
         self.penalty_tracker.update_state(penalty)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces multi-worker logs with a mean over axis 0, which fails on
+            # scalars ("Invalid reduction dimension 0"); shape (1,) reduces to a scalar.
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
 
     def _update_ema(self):
         # Warm-up as in tf.train.ExponentialMovingAverage(num_updates): early averages

@@ -89,16 +89,18 @@ def _squared_grad_norm(discriminator, images):
     return tf.reduce_sum(tf.square(grads), axis=list(range(1, len(grads.shape))))
 
 
-def gradient_penalty(discriminator, real, fake, seed=None):
+def gradient_penalty(discriminator, real, fake, seed=None, alpha=None):
     """WGAN-GP (Gulrajani et al.): E[(||grad D(x_hat)|| - 1)^2], x_hat uniform between real and fake.
 
     Args:
         discriminator: the critic, a callable on image batches.
         real, fake: image batches of one shape.
         seed: a stateless seed, shape (2,) int, for the interpolation weights.
+        alpha: the interpolation weights `(batch, 1, 1, 1)` in [0, 1], instead of `seed`.
     """
-    batch = tf.shape(real)[0]
-    alpha = tf.cast(noise.uniform(tf.stack([batch, 1, 1, 1]), seed), real.dtype)
+    if alpha is None:
+        alpha = noise.uniform(tf.stack([tf.shape(real)[0], 1, 1, 1]), seed)
+    alpha = tf.cast(alpha, real.dtype)
     interpolated = real + alpha * (fake - real)
     norm = tf.sqrt(_squared_grad_norm(discriminator, interpolated) + 1e-12)
     return tf.reduce_mean(tf.square(norm - 1.0))

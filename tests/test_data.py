@@ -392,3 +392,20 @@ def test_bundled_data_sets_load():
     assert fashion.shape == (16, 28, 28, 1)
     with pytest.raises(ValueError, match="bundled: clipart64, fashion_mnist"):
         data.bundled("cifar")
+
+
+def test_repeated_stream_is_reproducible_and_resumable():
+    images = np.random.default_rng(0).integers(0, 255, (10, 8, 8, 3), dtype=np.uint8)
+    kwargs = dict(image_size=8, batch_size=4, flip=True, seed=3, repeat=True)
+    stream = data.image_dataset(images, **kwargs)
+    assert stream.batches_per_epoch == 2
+    first = [b.numpy() for b in stream.take(7)]
+    again = [b.numpy() for b in data.image_dataset(images, **kwargs).take(7)]
+    resumed = [b.numpy() for b in data.image_dataset(images, skip_batches=4, **kwargs).take(3)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first[4:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[2])  # each pass is shuffled anew
+    with pytest.raises(ValueError, match="skip_batches needs repeat=True"):
+        data.image_dataset(images, image_size=8, batch_size=4, skip_batches=2)

@@ -14,7 +14,9 @@ def _conv_init():
 
 def _batch_norm():
     # PyTorch's defaults (momentum 0.1 there = 0.9 here), as the reference DCGAN uses.
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+    # synchronized: under tf.distribute the statistics are those of the global batch, so
+    # results do not depend on the number of replicas (no effect on one device).
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
                                      gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 
 

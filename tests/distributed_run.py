@@ -1,0 +1,74 @@
+"""Trains tiny GANs under tf.distribute for tests/test_distribute.py (run as a subprocess).
+
+    python tests/distributed_run.py mirrored OUT.json
+    TF_CONFIG=... python tests/distributed_run.py multiworker OUT.json
+
+mirrored: two logical CPU devices; each architecture is trained for a few steps on one
+device and under MirroredStrategy from the same initial weights on the same global
+batches; OUT.json holds the largest weight difference per architecture.
+multiworker: this process is one worker; OUT.json holds its weights after training.
+"""
+import json
+import sys
+
+import kerasgan  # noqa: F401  (first: sets TensorFlow's environment)
+import numpy as np
+import tensorflow as tf
+
+STEPS, GLOBAL_BATCH = 3, 8
+
+
+def data(shape):
+    x = np.random.default_rng(0).uniform(-1, 1, (STEPS * GLOBAL_BATCH,) + shape).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(GLOBAL_BATCH, drop_remainder=True)
+
+
+def train(name, initial_weights=None):
+    import keras
+    from kerasgan import zoo
+
+    keras.utils.set_random_seed(0)
+    gan = zoo.create(name, **zoo.tiny_config(name), seed=5)
+    # SGD: Adam would turn rounding noise in near-zero gradients into lr-sized steps.
+    gan.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05),
+                loss="wasserstein" if name == "vanilla" else "non_saturating")
+    if initial_weights is not None:
+        gan.set_weights(initial_weights)
+    initial = gan.get_weights()
+    gan.fit(data(gan.image_shape), epochs=1, verbose=0)
+    return gan, initial
+
+
+def mirrored(out):
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from kerasgan import zoo
+
+    result = {}
+    for name in sys.argv[3:] or zoo.list():
+        single, initial = train(name)
+        strategy = tf.distribute.MirroredStrategy(
+            ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+        with strategy.scope():
+            replicated, _ = train(name, initial)
+        assert replicated.distribute_strategy.num_replicas_in_sync == 2
+        diffs = {v.path: float(np.abs(np.array(v) - np.array(w)).max())
+                 for v, w in zip(single.weights, replicated.weights)}
+        result[name] = max(diffs.values())
+        result[name + "_worst"] = max(diffs, key=diffs.get)
+        trainable = [i for i, v in enumerate(single.weights) if v.trainable]
+        result[name + "_moved"] = max(float(np.abs(np.array(single.weights[i]) - initial[i]).max())
+                                      for i in trainable)
+    json.dump(result, open(out, "w"))
+
+
+def multiworker(out):
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        gan, _ = train("dcgan")
+    json.dump({"replicas": strategy.num_replicas_in_sync,
+               "weights": [w.tolist() for w in gan.get_weights()]}, open(out, "w"))
+
+
+if __name__ == "__main__":
+    {"mirrored": mirrored, "multiworker": multiworker}[sys.argv[1]](sys.argv[2])
