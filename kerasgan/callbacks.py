@@ -1,5 +1,6 @@
 """Training callbacks that understand GANs: sample grids, NaN stop, atomic checkpoints."""
 import glob
+import json
 import math
 import os
 import re
@@ -98,17 +99,43 @@ class StopOnNaN(keras.callbacks.Callback):
                 "stopped; the last checkpoint is from before it.")
 
 
+FINGERPRINT_FILE = "model.json"
+
+
+def fingerprint(gan):
+    """What a checkpoint directory must agree on with the model that trains into it."""
+    return {"class": type(gan).__name__, "latent_dim": gan.latent_dim,
+            "image_shape": list(gan.image_shape)}
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Saves the whole GAN (weights, both optimizers, step) as `.keras` every epoch.
 
     Each file is written under a temporary name and renamed, so a killed process never
     leaves a half-written checkpoint; an epoch whose logs hold NaN/Inf is not saved.
-    The newest `keep` checkpoints are kept. Resume with `latest_checkpoint`.
+    The newest `keep` checkpoints are kept. Resume with `load_latest_checkpoint`.
+    Training a model into a directory that holds checkpoints of a different model (other
+    image shape or latent size) is refused when training begins.
     """
 
     def __init__(self, directory, keep=2):
         super().__init__()
         self.directory, self.keep = directory, keep
+
+    def on_train_begin(self, logs=None):
+        path = os.path.join(self.directory, FINGERPRINT_FILE)
+        mine = fingerprint(self.model)
+        if os.path.isfile(path):
+            with open(path) as f:
+                theirs = json.load(f)
+            if theirs != mine:
+                raise ValueError(f"{self.directory} holds checkpoints of another model ({theirs}); "
+                                 f"this model is {mine}. Use another directory.")
+        else:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                json.dump(mine, f)
+            os.replace(path + ".tmp", path)
 
     def on_epoch_end(self, epoch, logs=None):
         bad = _non_finite(logs)
@@ -138,3 +165,18 @@ def latest_checkpoint(directory):
     """`(path, epoch)` of the newest checkpoint in `directory`, or `None`."""
     found = list_checkpoints(directory)
     return found[-1] if found else None
+
+
+def load_latest_checkpoint(directory):
+    """`(gan, epoch)` from the newest checkpoint in `directory` that loads, or `None`.
+
+    A checkpoint that does not load (corrupt, truncated) is skipped with a warning naming
+    it, and the previous one is tried.
+    """
+    for path, epoch in reversed(list_checkpoints(directory)):
+        try:
+            return keras.models.load_model(path), epoch
+        except Exception as error:  # noqa: BLE001 - any unreadable file means: try older
+            warnings.warn(f"Checkpoint {path} could not be loaded ({type(error).__name__}: "
+                          f"{str(error)[:200]}); trying the previous one.")
+    return None

@@ -3,7 +3,9 @@ import argparse
 import json
 import os
 import platform
+import random
 import shlex
+import shutil
 import sys
 import time
 
@@ -76,6 +78,11 @@ def build_parser():
                        help="let tensorflow-datasets download tfds:NAME (needs internet)")
     train.add_argument("--sample-every", type=_positive_int, default=1, metavar="EPOCHS",
                        help="write a sample grid every this many epochs")
+    train.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                       help="tf.distribute: mirrored = all local GPUs, multiworker = hosts "
+                            "from TF_CONFIG; --batch-size is the global batch")
+    train.add_argument("--deterministic", action="store_true",
+                       help="TensorFlow op determinism: the same --seed gives the same weights")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity (1 = progress bar)")
 
@@ -84,6 +91,17 @@ def build_parser():
     sample.add_argument("--n", type=_positive_int, default=64)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png", help="PNG file to write")
+    evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
+    evaluate.add_argument("model", help="run directory or .keras file")
+    evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
+    evaluate.add_argument("--n", type=_positive_int, default=1000,
+                          help="generated (and at most this many real) images")
+    evaluate.add_argument("--seed", type=int, default=0)
+    features = evaluate.add_mutually_exclusive_group()
+    features.add_argument("--inception-weights", metavar="H5",
+                          help="Inception-V3 no-top weights file (needed offline)")
+    features.add_argument("--features", metavar="MODEL.keras",
+                          help="any Keras model mapping images in [-1, 1] to feature vectors")
     return parser
 
 
@@ -96,7 +114,7 @@ def cmd_list(args):
         print(f"{name:<16} default image_size={size}")
 
 
-def _new_gan(args):
+def _new_gan(args, seed):
     from kerasgan import zoo
 
     config = dict(args.set)
@@ -106,8 +124,7 @@ def _new_gan(args):
         config["channels"] = args.channels
     if args.ema is not None:
         config["ema_decay"] = args.ema
-    if args.seed is not None:
-        config["seed"] = args.seed
+    config["seed"] = seed
     config["d_steps"] = args.d_steps
     gan = zoo.create(args.arch, **config)
     import keras
@@ -120,60 +137,116 @@ def _new_gan(args):
 
 
 def _resumed_gan(args, checkpoint_dir):
-    import keras
+    """The run's newest loadable checkpoint, its epoch and the run's training settings."""
     from kerasgan import callbacks, zoo
 
-    latest = callbacks.latest_checkpoint(checkpoint_dir)
-    if latest is None:
-        raise UsageError(f"--resume: no checkpoint in {checkpoint_dir}; start the run without "
-                         "--resume.")
     spec = zoo.read_config(args.out)
     if spec["architecture"] != args.arch:
         raise UsageError(f"--resume: {args.out} holds a {spec['architecture']!r} run, not "
                          f"{args.arch!r}.")
-    path, epoch = latest
-    gan = keras.models.load_model(path)
+    size = spec["config"].get("image_size")
+    if args.image_size and args.image_size != size:
+        raise UsageError(f"--resume: {args.out} was trained at --image-size {size}, not "
+                         f"{args.image_size}.")
+    loaded = callbacks.load_latest_checkpoint(checkpoint_dir)
+    if loaded is None:
+        raise UsageError(f"--resume: no loadable checkpoint in {checkpoint_dir}; start the run "
+                         "without --resume.")
+    gan, epoch = loaded
     gan.spec = {"architecture": spec["architecture"], "config": spec["config"]}
-    print(f"Resuming {args.out} from {os.path.basename(path)} (epoch {epoch}, "
-          f"step {int(gan.step.numpy())}).")
-    return gan, epoch
+    print(f"Resuming {args.out} from epoch {epoch} (step {int(gan.step.numpy())}).")
+    return gan, epoch, spec.get("train", {})
+
+
+def _check_writable(path):
+    """Refuses an --out that cannot be created, before anything is written."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the run directory {path}: {existing} is not a writable "
+                         "folder.")
+
+
+def _strategy(name):
+    """The tf.distribute strategy for --strategy; workers of `multiworker` come from TF_CONFIG."""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UsageError("--strategy multiworker needs TF_CONFIG describing the cluster "
+                             "(see the README, 'Distributed training').")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _is_chief():
+    """Whether this process writes the run directory (one writer per cluster)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("index", 0) == 0
 
 
 def cmd_train(args):
+    import tempfile
+
     from kerasgan import callbacks, data, zoo
 
-    checkpoint_dir = os.path.join(args.out, "checkpoints")
-    if args.resume:
-        gan, initial_epoch = _resumed_gan(args, checkpoint_dir)
-    else:
-        if callbacks.latest_checkpoint(checkpoint_dir) is not None:
-            raise UsageError(f"{args.out} already holds a run; pass --resume to continue it "
-                             "or choose another --out.")
-        gan, initial_epoch = _new_gan(args), 0
-        zoo.save_config(gan, args.out)
-    height, _, channels = gan.image_shape
-    dataset = data.image_dataset(args.data, image_size=height, channels=channels,
-                                 batch_size=args.batch_size, resize=args.resize, flip=args.flip,
-                                 strict=args.strict, data_dir=args.data_dir,
-                                 download=args.download, seed=args.seed,
-                                 repeat=args.steps_per_epoch is not None)
+    _check_writable(args.out)
+    strategy = _strategy(args.strategy)  # before any other TensorFlow work (multi-worker)
+    if args.deterministic:
+        import keras
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(args.seed or 0)
+    # Other workers of a cluster write to a scratch folder: one writer per run directory.
+    out = args.out if _is_chief() else tempfile.mkdtemp(prefix="kerasgan-worker-")
+    checkpoint_dir = os.path.join(out, "checkpoints")
+    with strategy.scope():
+        if args.resume:
+            gan, initial_epoch, train_config = _resumed_gan(args, checkpoint_dir)
+        else:
+            if callbacks.latest_checkpoint(checkpoint_dir) is not None:
+                raise UsageError(f"{args.out} already holds a run; pass --resume to continue it "
+                                 "or choose another --out.")
+            seed = args.seed if args.seed is not None else random.randrange(2**31 - 1)
+            gan, initial_epoch, train_config = _new_gan(args, seed), 0, {"seed": seed}
     if initial_epoch >= args.epochs:
         raise UsageError(f"--resume: the run already finished {initial_epoch} epochs; raise "
                          f"--epochs above {initial_epoch} to train more.")
-    samples = callbacks.SampleGrid(os.path.join(args.out, "samples"),
+    height, _, channels = gan.image_shape
+    steps = train_config.get("steps_per_epoch") or args.steps_per_epoch
+    # An endless stream keyed by (seed, pass): a resumed run continues it exactly.
+    dataset = data.image_dataset(args.data, image_size=height, channels=channels,
+                                 batch_size=args.batch_size, resize=args.resize, flip=args.flip,
+                                 strict=args.strict, data_dir=args.data_dir,
+                                 download=args.download, seed=train_config["seed"], repeat=True,
+                                 skip_batches=initial_epoch * (steps or 0))
+    train_config["steps_per_epoch"] = steps = steps or dataset.batches_per_epoch
+    if not args.resume:
+        zoo.save_config(gan, out, train=train_config)
+    samples = callbacks.SampleGrid(os.path.join(out, "samples"),
                                    every_n_epochs=args.sample_every)
     nan_stop = callbacks.StopOnNaN()
     started = time.time()
-    gan.fit(dataset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+    gan.fit(dataset, epochs=args.epochs, steps_per_epoch=steps,
             initial_epoch=initial_epoch, shuffle=False, verbose=args.verbose,
             callbacks=[nan_stop, callbacks.Checkpoint(checkpoint_dir), samples])
     if nan_stop.stopped is not None:
         print(f"kerasgan: error: {nan_stop.message}", file=sys.stderr)
         return 1
     metadata = _run_metadata(args, gan, time.time() - started)
-    zoo.save(gan, args.out, metadata=metadata)
+    zoo.save(gan, out, metadata=metadata, train=train_config)
+    if out != args.out:
+        shutil.rmtree(out, ignore_errors=True)
+        return 0
     print(f"Trained {metadata['steps']} steps in {metadata['wall_time_s']:.0f} s.")
-    print(f"Model: {os.path.abspath(args.out)}  (load with kerasgan.zoo.load)")
+    print(f"Model: {os.path.abspath(out)}  (load with kerasgan.zoo.load)")
     if samples.last_path:
         print(f"Sample grid: {os.path.abspath(samples.last_path)}")
     return 0
@@ -214,7 +287,41 @@ def cmd_sample(args):
     return 0
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample}
+def _feature_extractor(args):
+    import keras
+    from kerasgan import metrics
+
+    if args.features:
+        return keras.models.load_model(args.features)  # safe_mode stays on
+    try:
+        return metrics.inception_v3(weights=args.inception_weights or "imagenet")
+    except RuntimeError as error:
+        raise UsageError(f"{error} On the command line: --inception-weights PATH, or "
+                         "--features MODEL.keras for another feature extractor.") from error
+
+
+def cmd_evaluate(args):
+    from kerasgan import data, metrics, zoo
+
+    gan = zoo.load(args.model)
+    extractor = _feature_extractor(args)
+    height, _, channels = gan.image_shape
+    real = data.image_dataset(args.data, image_size=height, channels=channels,
+                              batch_size=min(50, args.n), shuffle=False)
+    result = metrics.evaluate(gan, real, n=args.n, feature_extractor=extractor, seed=args.seed)
+    result.update(data=str(args.data), features=args.features or "inception_v3",
+                  command="kerasgan " + shlex.join(args.argv))
+    print(json.dumps(result, indent=2))
+    if os.path.isdir(args.model):  # results live next to the run
+        path = os.path.join(args.model, "evaluation.json")
+        history = json.load(open(path)) if os.path.isfile(path) else []
+        with open(path + ".tmp", "w") as f:
+            json.dump(history + [result], f, indent=2)
+        os.replace(path + ".tmp", path)
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
 
 
 def main(argv=None):

@@ -105,23 +105,26 @@ def _spec(gan):
     return spec
 
 
-def save_config(gan, path):
-    """Writes `path/config.json`: the architecture, its arguments and the compile config."""
+def save_config(gan, path, train=None):
+    """Writes `path/config.json`: the architecture, its arguments, the compile config and
+    (from the CLI) the training settings a resumed run must reuse."""
     config = dict(_spec(gan))
     compile_config = gan.get_compile_config()
     if compile_config is not None:
         config["compile"] = compile_config
+    if train is not None:
+        config["train"] = train
     os.makedirs(path, exist_ok=True)
     _write_json(os.path.join(path, CONFIG_FILE), config)
 
 
-def save(gan, path, metadata=None):
+def save(gan, path, metadata=None, train=None):
     """Writes `gan` as a folder `load` reads: config, weights and metadata.
 
     Each file is written to a temporary name and renamed, so an interrupted save
     leaves the previous files intact.
     """
-    save_config(gan, path)
+    save_config(gan, path, train=train)
     for attribute, filename in WEIGHT_FILES.items():
         net = getattr(gan, attribute)
         if net is not None:

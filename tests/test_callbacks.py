@@ -71,7 +71,31 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path):
     gan = tiny_vanilla()
     gan.fit(image_batches(gan.image_shape), epochs=3, verbose=0,
             callbacks=[callbacks.Checkpoint(str(tmp_path), keep=2)])
-    assert sorted(os.listdir(tmp_path)) == ["epoch-0002.keras", "epoch-0003.keras"]
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0002.keras", "epoch-0003.keras", "model.json"]
     path, epoch = callbacks.latest_checkpoint(str(tmp_path))
     assert epoch == 3 and int(keras.models.load_model(path).step.numpy()) == 9
     assert callbacks.latest_checkpoint(str(tmp_path / "missing")) is None
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    gan = tiny_vanilla()
+    gan.fit(image_batches(gan.image_shape), epochs=2, verbose=0,
+            callbacks=[callbacks.Checkpoint(str(tmp_path))])
+    latest = tmp_path / "epoch-0002.keras"
+    latest.write_bytes(latest.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.warns(UserWarning, match="epoch-0002.keras could not be loaded"):
+        restored, epoch = callbacks.load_latest_checkpoint(str(tmp_path))
+    assert epoch == 1 and int(restored.step.numpy()) == 3
+    assert callbacks.load_latest_checkpoint(str(tmp_path / "none")) is None
+
+
+def test_checkpoints_of_another_model_are_refused(tmp_path):
+    gan = tiny_vanilla()
+    gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0,
+            callbacks=[callbacks.Checkpoint(str(tmp_path))])
+    other = zoo.create("vanilla", image_size=12, channels=1, latent_dim=8)
+    other.compile()
+    with pytest.raises(ValueError, match="holds checkpoints of another model"):
+        other.fit(image_batches(other.image_shape), epochs=1, verbose=0,
+                  callbacks=[callbacks.Checkpoint(str(tmp_path))])
+    assert callbacks.latest_checkpoint(str(tmp_path))[1] == 1  # untouched

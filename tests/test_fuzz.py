@@ -29,6 +29,7 @@ import re
 import struct
 import threading
 import time
+import traceback
 import warnings
 import zlib
 
@@ -259,7 +260,8 @@ BOMB_SIZES = [
 def mutate(ext, b, rng):
     """One seeded mutation of `b`; returns (bytes, short description)."""
     n = len(b)
-    kind = rng.choice(["flip", "flip-header", "truncate", "duplicate", "delete", "zero", "bomb", "tail", "multi"])
+    kinds = ["flip", "flip-header", "field", "truncate", "duplicate", "delete", "zero", "bomb", "tail", "multi"]
+    kind = rng.choice(kinds)
     if kind == "multi":
         descs = []
         for _ in range(rng.integers(2, 4)):
@@ -284,6 +286,13 @@ def mutate(ext, b, rng):
         for pos in rng.integers(0, span, rng.integers(1, 9)):
             out[pos] ^= int(rng.integers(1, 256))
         return bytes(out), kind
+    if kind == "field":  # a 1/2/4-byte header field (a length, a size, a count) set to an edge value
+        size = int(rng.choice([1, 2, 4]))
+        off = int(rng.integers(0, max(1, min(n, 64) - size + 1)))
+        value = int(rng.choice([0, 1, 2, 13, (1 << (8 * size - 1)) - 1, 1 << (8 * size - 1), (1 << (8 * size)) - 1]))
+        order = "big" if rng.random() < 0.5 else "little"
+        out[off : off + size] = value.to_bytes(size, order)[: len(out[off : off + size])]
+        return bytes(out), f"field{off}:{size}{order[0]}={value}"
     if kind == "truncate":
         cut = int(rng.integers(1, n)) if n > 1 else 0
         return b[:cut], f"cut{cut}"
@@ -299,6 +308,54 @@ def mutate(ext, b, rng):
     return bytes(out), f"zero{start}+{length}"
 
 
+# --------------------------------------------------------------------------- the known bug
+#
+# `_open_checked` in kerasgan/data.py turns only DecompressionBomb*, UnidentifiedImageError
+# and OSError from `Image.open` into DataError, but Pillow's readers also raise ValueError
+# (PNG "Truncated IHDR chunk"; PPM / XBM / IM / SGI headers), NotImplementedError (DDS) ...
+# while opening. Such an exception escapes `load_image` raw (without the path) and aborts
+# `load_image_folder` as a whole instead of skipping the file. Pillow identifies files by
+# content, so any ".png" can reach any of its ~40 readers. The tests marked with KNOWN_BUG
+# are strict xfails: once data.py is fixed they turn red -- then remove the markers.
+
+KNOWN_BUG = (
+    "kerasgan/data.py _open_checked lets non-OSError exceptions from Image.open escape "
+    "(ValueError 'Truncated IHDR chunk' for a PNG whose IHDR length is < 13; ValueError / "
+    "NotImplementedError from Pillow's PPM, XBM, IM, SGI, DDS readers)"
+)
+
+
+def escaped_image_open(error):
+    """Is `error` the known bug: a non-DataError raised inside `_open_checked` (Image.open)?"""
+    return not isinstance(error, DataError) and any(
+        frame.name == "_open_checked" for frame in traceback.extract_tb(error.__traceback__)
+    )
+
+
+def _png_ihdr_length_0():
+    b = bytearray(fx.png_bytes(4))
+    b[8:12] = bytes(4)  # the IHDR chunk's length field
+    return bytes(b)
+
+
+def _dds_unknown_pixel_format():
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "DDS")
+    b = bytearray(buf.getvalue())
+    struct.pack_into("<I", b, 80, 0)  # DDS_PIXELFORMAT.dwFlags = 0
+    return bytes(b)
+
+
+KNOWN_BUG_REPROS = {  # minimal files with image extensions; the exception Pillow raises in Image.open
+    "png-ihdr-length0.png": _png_ihdr_length_0(),  # ValueError: Truncated IHDR chunk
+    "ppm.png": b"P6\n1x 1\n255\n\x00\x00\x00",  # ValueError: invalid literal for int() ... b'1x'
+    "xbm.gif": b"#define im_width Z6\n#define im_height 1\nstatic char im_bits[] = {0x00};\n",  # ValueError
+    "sgi.bmp": struct.pack(">HBBHHHH", 474, 0, 1, 3, 1, 1, 7) + bytes(512),  # ValueError: Unsupported SGI mode
+    "im.webp": b"Image type: RGB image\r\nImage size (x*y): 16\xf420\r\n\x1a" + bytes(600),  # ValueError
+    "dds.jpg": _dds_unknown_pixel_format(),  # NotImplementedError: Unknown pixel format flags 0
+}
+
+
 # --------------------------------------------------------------------------- the corpus
 
 
@@ -307,16 +364,20 @@ class Corpus:
         self.root, self.paths, self.good, self.recipe = root, paths, good, recipe
 
 
+def _write(path, content):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(content)
+    return path
+
+
 def build_corpus(root, seed=SEED, n_mutants=N_MUTANTS):
     rng = np.random.default_rng(seed)
     root = str(root)
     paths, good, recipe = [], [], {}
 
     def add(sub, name, content, how):
-        path = os.path.join(root, sub, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(content)
+        path = _write(os.path.join(root, sub, name), content)
         paths.append(path)
         recipe[path] = how
         return path
@@ -330,15 +391,16 @@ def build_corpus(root, seed=SEED, n_mutants=N_MUTANTS):
         for length in LENGTHS:
             for kind, prefix in (("random", b""), ("magic", MAGIC[ext]), ("header", real_header)):
                 content = (prefix + rng.bytes(length))[:length]
-                add(os.path.join("random", kind), f"{kind}{length}{ext}", content, f"{kind} prefix + random bytes, {length} bytes")
+                how = f"{kind} + random bytes, {length} bytes"
+                add(os.path.join("random", kind), f"{kind}{length}{ext}", content, how)
 
     # 2. the valid base files themselves (must all load) ...
     for name, (ext, content) in bases.items():
         good.append(add("good", name + ext, content, "valid base file"))
-    good += fx.good_images(os.path.join(root, "good", "fixtures"), n=5, size=W, nested=True)
-    for path in good[len(bases) :]:
-        recipe[path] = "valid fixture"
+    for path in fx.good_images(os.path.join(root, "good", "fixtures"), n=5, size=W, nested=True):
+        good.append(path)
         paths.append(path)
+        recipe[path] = "valid fixture"
 
     # ... and seeded mutations of them, in nested folders, a few under another extension
     names = sorted(bases)
@@ -350,6 +412,8 @@ def build_corpus(root, seed=SEED, n_mutants=N_MUTANTS):
         sub = os.path.join("mutants", f"d{i % 4}", f"e{i % 3}") if i % 5 else "mutants"
         add(sub, f"m{i:04d}_{name}_{how}{out_ext}"[:180], mutated, f"{name} mutated: {how}")
 
+    # 3. the known bug's PNG, so that every seed exercises it
+    add("known", "png-ihdr-length0.png", KNOWN_BUG_REPROS["png-ihdr-length0.png"], "known bug repro")
     return Corpus(root, paths, good, recipe)
 
 
@@ -377,18 +441,51 @@ def call_with_deadline(fn, *args, **kwargs):
     return result["outcome"], seconds, result["warnings"]
 
 
+def check_load_image(path, value, kind, seconds, shape):
+    """'' if one load_image call kept its promise, else what went wrong."""
+    if kind == "hang":
+        return f"no answer after {HANG_S:.0f} s"
+    if kind == "raised" and type(value) is not DataError:
+        return f"{type(value).__name__}: {value!s:.200}"
+    if kind == "raised" and not str(value).startswith(f"{path}: "):
+        return f"DataError does not start with the path: {value!s:.200}"
+    if kind == "ok" and not (isinstance(value, np.ndarray) and value.dtype == np.uint8 and shape(value.shape)):
+        return f"returned {type(value).__name__} {getattr(value, 'dtype', '')} {getattr(value, 'shape', '')}"
+    if seconds > PER_FILE_LIMIT_S:
+        return f"took {seconds:.1f} s (limit {PER_FILE_LIMIT_S} s)"
+    return ""
+
+
+REPRO_HINT = f"(reproduce: KERASGAN_FUZZ_SEED={SEED} KERASGAN_FUZZ_N={N_MUTANTS}; file names say how each was made)"
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     c = build_corpus(tmp_path_factory.mktemp("fuzz"))
     assert sorted(c.paths) == data.find_images(c.root)  # every file is seen by the loader
-    assert 150 <= len(c.paths) or N_MUTANTS < 150
     return c
 
 
 @pytest.fixture(scope="module")
 def single(corpus):
-    """load_image(path, SIZE) on every file: {path: (outcome, seconds)}."""
+    """load_image(path, SIZE) on every file: {path: ((kind, value), seconds)}."""
     return {p: call_with_deadline(data.load_image, p, SIZE)[:2] for p in corpus.paths}
+
+
+@pytest.fixture(scope="module")
+def folder(corpus, single, tmp_path_factory):
+    """The corpus without the files that hit the known bug (moved out of the tree): one
+    such file aborts a whole folder, which would hide everything else."""
+    quarantine = tmp_path_factory.mktemp("quarantine")
+    kept = []
+    for i, path in enumerate(corpus.paths):
+        (kind, value), _ = single[path]
+        if kind == "raised" and escaped_image_open(value):
+            os.replace(path, os.path.join(quarantine, f"{i}_{os.path.basename(path)}"))
+        else:
+            kept.append(path)
+    assert sorted(kept) == data.find_images(corpus.root)
+    return Corpus(corpus.root, kept, corpus.good, corpus.recipe)
 
 
 def describe(corpus, path):
@@ -400,31 +497,35 @@ def describe(corpus, path):
 
 def test_corpus_is_varied(corpus, single):
     """Guard against a fuzzer that only ever produces files Pillow rejects at once."""
-    loaded = [p for p, ((kind, _), _) in single.items() if kind == "ok"]
-    bad = [p for p, ((kind, _), _) in single.items() if kind == "raised"]
-    mutants_loaded = [p for p in loaded if p not in corpus.good]
-    assert len(bad) >= len(corpus.paths) // 3
-    assert mutants_loaded, "no mutated file still decodes: mutations too coarse"
-    reasons = {str(e).split(": ", 1)[1].split(" ")[0] for p in bad if isinstance(e := single[p][0][1], DataError)}
-    assert len(reasons) >= 4, reasons  # empty, not recognised, truncated, bomb, cannot decode ...
+    assert len(corpus.paths) >= 150 or N_MUTANTS < DEFAULT_N
+    outcomes = [single[p][0] for p in corpus.paths]
+    loaded = [p for p in corpus.paths if single[p][0][0] == "ok" and p not in corpus.good]
+    errors = [value for kind, value in outcomes if kind == "raised" and type(value) is DataError]
+    assert len(errors) >= len(corpus.paths) // 3
+    assert loaded, "no mutated file still decodes: mutations too coarse"
+    reasons = {str(e).split(": ", 1)[1].split(" ")[0] for e in errors}
+    assert len(reasons) >= 4, reasons  # empty, not recognised, truncated, decompression bomb, cannot decode ...
 
 
 def test_load_image_returns_array_or_raises_data_error(corpus, single):
     problems = []
     for path, ((kind, value), seconds) in single.items():
-        if kind == "hang":
-            problems.append(f"{describe(corpus, path)}: no answer after {HANG_S:.0f} s")
-        elif kind == "raised" and type(value) is not DataError:
-            problems.append(f"{describe(corpus, path)}: {type(value).__name__}: {value}")
-        elif kind == "raised" and not str(value).startswith(f"{path}: "):
-            problems.append(f"{describe(corpus, path)}: DataError does not start with the path: {value}")
-        elif kind == "ok" and not (
-            isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.shape == (SIZE, SIZE, 3)
-        ):
-            problems.append(f"{describe(corpus, path)}: returned {type(value).__name__} {getattr(value, 'shape', '')}")
-        if seconds > PER_FILE_LIMIT_S and kind != "hang":
-            problems.append(f"{describe(corpus, path)}: took {seconds:.1f} s")
-    assert not problems, "\n".join(problems)
+        if kind == "raised" and escaped_image_open(value):
+            continue  # the known bug: test_no_file_escapes_image_open
+        problem = check_load_image(path, value, kind, seconds, lambda shape: shape == (SIZE, SIZE, 3))
+        if problem:
+            problems.append(f"{describe(corpus, path)}: {problem}")
+    assert not problems, "\n".join([REPRO_HINT] + problems)
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
+def test_no_file_escapes_image_open(corpus, single):
+    escaped = [
+        f"{describe(corpus, path)}: {type(value).__name__}: {value}"
+        for path, ((kind, value), _) in single.items()
+        if kind == "raised" and escaped_image_open(value)
+    ]
+    assert not escaped, "\n".join([REPRO_HINT] + escaped)
 
 
 def test_good_files_load(corpus, single):
@@ -439,13 +540,10 @@ def test_load_image_native_size_grey(corpus, single):
         if kind != "ok":
             continue
         (kind, value), seconds, _ = call_with_deadline(data.load_image, path, None, 1, resize="pad")
-        if kind == "ok":
-            ok = value.dtype == np.uint8 and value.ndim == 3 and value.shape[2] == 1 and min(value.shape[:2]) >= 1
-        else:
-            ok = kind == "raised" and type(value) is DataError and str(value).startswith(f"{path}: ")
-        if not ok or seconds > PER_FILE_LIMIT_S:
-            problems.append(f"{describe(corpus, path)}: {kind} {value!r:.200} in {seconds:.1f} s")
-    assert not problems, "\n".join(problems)
+        problem = check_load_image(path, value, kind, seconds, lambda s: len(s) == 3 and s[2] == 1 and min(s) >= 1)
+        if problem:
+            problems.append(f"{describe(corpus, path)}: {problem}")
+    assert not problems, "\n".join([REPRO_HINT] + problems)
 
 
 # --------------------------------------------------------------------------- whole folder
@@ -466,108 +564,78 @@ def listed_paths(corpus, lines):
 
 
 def expected_outcome(corpus, single):
+    """(files load_image decoded, in the loader's sorted order; the set of files it refused)."""
     loaded = [p for p in sorted(corpus.paths) if single[p][0][0] == "ok"]
     return loaded, set(corpus.paths) - set(loaded)
 
 
-def test_folder_skips_and_names_every_bad_file(corpus, single):
-    (kind, images), seconds, record = call_with_deadline(data.load_image_folder, corpus.root, SIZE)
+def test_folder_skips_and_names_every_bad_file(folder, single):
+    (kind, images), seconds, record = call_with_deadline(data.load_image_folder, folder.root, SIZE)
     assert kind == "ok", f"load_image_folder: {kind} {images!r}"
+    assert seconds < 30, f"load_image_folder took {seconds:.1f} s for {len(folder.paths)} small files"
     assert images.dtype == np.uint8 and images.shape[1:] == (SIZE, SIZE, 3)
     found = [w for w in record if issubclass(w.category, SkippedImageWarning)]
     assert len(found) == 1, [str(w.message) for w in record]
     header, *lines = str(found[0].message).splitlines()
     match = SKIPPED_HEADER.fullmatch(header)
     assert match, header
-    skipped = listed_paths(corpus, lines)
-    assert int(match.group(1)) == len(skipped) == len(corpus.paths) - len(images)
-    assert int(match.group(2)) == len(corpus.paths)
-    assert not skipped & set(corpus.good)
+    skipped = listed_paths(folder, lines)
+    assert int(match.group(1)) == len(skipped) == len(folder.paths) - len(images)
+    assert int(match.group(2)) == len(folder.paths)
+    assert not skipped & set(folder.good)
     # the same files as one at a time, and the same pixels in sorted-path order
-    loaded, bad = expected_outcome(corpus, single)
+    loaded, bad = expected_outcome(folder, single)
     assert skipped == bad
     np.testing.assert_array_equal(images, np.stack([single[p][0][1] for p in loaded]))
-    assert seconds < max(30.0, PER_FILE_LIMIT_S * 2)
 
 
-def test_folder_strict_names_every_bad_file(corpus, single):
-    (kind, error), _, _ = call_with_deadline(data.load_image_folder, corpus.root, SIZE, strict=True)
+def test_folder_strict_names_every_bad_file(folder, single):
+    (kind, error), _, _ = call_with_deadline(data.load_image_folder, folder.root, SIZE, strict=True)
     assert kind == "raised" and type(error) is DataError, f"{kind} {error!r}"
     header, *lines = str(error).splitlines()
-    _, bad = expected_outcome(corpus, single)
+    _, bad = expected_outcome(folder, single)
     assert header == (
-        f"{len(bad)} of {len(corpus.paths)} image files under {corpus.root} could not be used "
+        f"{len(bad)} of {len(folder.paths)} image files under {folder.root} could not be used "
         f"(strict=True; use strict=False to skip them):"
     )
-    assert listed_paths(corpus, lines) == bad  # every one, not only the first few
+    assert listed_paths(folder, lines) == bad  # every one, not only the first few
 
 
-def test_image_dataset_over_fuzzed_folder(corpus, single):
-    loaded, bad = expected_outcome(corpus, single)
-    (kind, ds), _, record = call_with_deadline(data.image_dataset, corpus.root, SIZE, batch_size=4, shuffle=False)
+def test_image_dataset_over_fuzzed_folder(folder, single):
+    loaded, bad = expected_outcome(folder, single)
+    (kind, ds), _, record = call_with_deadline(data.image_dataset, folder.root, SIZE, batch_size=4, shuffle=False)
     assert kind == "ok", f"image_dataset: {kind} {ds!r}"
     found = [w for w in record if issubclass(w.category, SkippedImageWarning)]
-    assert len(found) == 1 and str(found[0].message).startswith(f"Skipped {len(bad)} of {len(corpus.paths)}")
+    assert len(found) == 1 and str(found[0].message).startswith(f"Skipped {len(bad)} of {len(folder.paths)}")
     batches = [b.numpy() for b in ds]
     assert len(batches) == len(loaded) // 4 and all(b.shape == (4, SIZE, SIZE, 3) for b in batches)
     expected = np.stack([single[p][0][1] for p in loaded[: len(batches) * 4]]).astype(np.float32) / 127.5 - 1
     np.testing.assert_allclose(np.concatenate(batches), expected, atol=1e-6)
 
 
-# --------------------------------------------------------------------------- other formats, misnamed
-#
-# Pillow identifies a file by its content, not its extension, so a ".png" can reach any of
-# Pillow's ~40 readers. Several of them raise ValueError / NotImplementedError from
-# Image.open (PPM, XBM, IM, SGI, DDS ...), and `_open_checked` in kerasgan/data.py only
-# turns DecompressionBomb*, UnidentifiedImageError and OSError into DataError: the raw
-# exception escapes `load_image` (without the path) and aborts `load_image_folder` as a
-# whole instead of skipping the file. Known bug: these tests are expected to fail until
-# data.py is fixed (then strict xfail turns them red: remove the markers).
-
-KNOWN_BUG = (
-    "kerasgan/data.py _open_checked does not turn non-OSError exceptions from Image.open "
-    "(ValueError, NotImplementedError, ... from Pillow's PPM/XBM/IM/SGI/DDS readers) into DataError"
-)
-
-
-def _dds_unknown_pixel_format():
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(buf, "DDS")
-    b = bytearray(buf.getvalue())
-    struct.pack_into("<I", b, 80, 0)  # DDS_PIXELFORMAT.dwFlags = 0
-    return bytes(b)
-
-
-MISNAMED_REPROS = {  # minimal files, each with an image extension; Pillow's exception in the comment
-    "ppm.png": b"P6\n1x 1\n255\n\x00\x00\x00",  # ValueError: invalid literal for int() ... b'1x'
-    "xbm.gif": b"#define im_width Z6\n#define im_height 1\nstatic char im_bits[] = {0x00};\n",  # ValueError
-    "sgi.bmp": struct.pack(">HBBHHHH", 474, 0, 1, 3, 1, 1, 7) + bytes(512),  # ValueError: Unsupported SGI mode
-    "im.webp": b"Image type: RGB image\r\nImage size (x*y): 16\xf420\r\n\x1a" + bytes(600),  # ValueError
-    "dds.jpg": _dds_unknown_pixel_format(),  # NotImplementedError: Unknown pixel format flags 0
-}
+# --------------------------------------------------------------------------- the known bug, minimal
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
-@pytest.mark.parametrize("name", sorted(MISNAMED_REPROS))
-def test_misnamed_other_format_raises_data_error(tmp_path, name):
-    path = str(tmp_path / name)
-    with open(path, "wb") as f:
-        f.write(MISNAMED_REPROS[name])
+@pytest.mark.parametrize("name", sorted(KNOWN_BUG_REPROS))
+def test_known_bug_repro_raises_data_error(tmp_path, name):
+    path = _write(str(tmp_path / name), KNOWN_BUG_REPROS[name])
     with pytest.raises(DataError) as info:  # currently: the raw ValueError / NotImplementedError
         data.load_image(path, SIZE)
     assert str(info.value).startswith(f"{path}: ")
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
-def test_folder_skips_misnamed_other_format(tmp_path):
+def test_known_bug_repro_is_skipped_in_a_folder(tmp_path):
     good = fx.good_images(tmp_path, n=3)
-    bad = str(tmp_path / "ppm.png")
-    with open(bad, "wb") as f:
-        f.write(MISNAMED_REPROS["ppm.png"])
+    bad = _write(str(tmp_path / "png-ihdr-length0.png"), KNOWN_BUG_REPROS["png-ihdr-length0.png"])
     with pytest.warns(SkippedImageWarning) as record:  # currently: ValueError aborts the whole folder
         images = data.load_image_folder(tmp_path, SIZE)
     assert len(images) == len(good)
-    assert f"  {bad}: " in str(record[0].message)
+    assert f"\n  {bad}: " in str(record[0].message)
+
+
+# --------------------------------------------------------------------------- other formats, misnamed
 
 
 OTHER_FORMATS = {  # Pillow writers: format -> modes
@@ -600,35 +668,32 @@ def other_format_files():
             files[f"{fmt.lower()}-{mode.replace(';', '')}"] = buf.getvalue()
     for compression in ("tiff_lzw", "tiff_deflate", "packbits", "jpeg"):
         buf = io.BytesIO()
-        _image("RGB").save(buf, "TIFF", compression=compression)
+        try:
+            _image("RGB").save(buf, "TIFF", compression=compression)
+        except (OSError, KeyError, ValueError):
+            continue
         files[f"tiff-{compression}"] = buf.getvalue()
     return files
 
 
-@pytest.mark.xfail(SEED == DEFAULT_SEED and N_MUTANTS == DEFAULT_N, strict=True, reason=KNOWN_BUG)
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
 def test_load_image_misnamed_other_formats_fuzz(tmp_path):
-    """The load_image property over mutated non-PNG/JPEG/GIF/BMP/WebP files with image extensions."""
+    """The load_image promise for files of Pillow's other formats under image extensions:
+    each format valid, the known-bug repros, then seeded mutations."""
     rng = np.random.default_rng(SEED + 1)
     bases = other_format_files()
     names = sorted(bases)
-    problems = []
-    for i in range(N_MUTANTS):
+    files = [(f"{name}_valid", bases[name]) for name in names]
+    files += [(f"repro-{os.path.splitext(name)[0]}", content) for name, content in KNOWN_BUG_REPROS.items()]
+    for _ in range(N_MUTANTS):
         name = names[rng.integers(len(names))]
-        content = bases[name]
-        how = "valid"
-        if i >= len(names):
-            content, how = mutate(None, content, rng)
-        else:
-            name = names[i]  # every format once unmutated
-            content = bases[name]
-        path = str(tmp_path / f"o{i:04d}_{name}_{how}{EXTS[i % len(EXTS)]}"[:180])
-        with open(path, "wb") as f:
-            f.write(content)
+        mutated, how = mutate(None, bases[name], rng)
+        files.append((f"{name}_{how}", mutated))
+    problems = []
+    for i, (name, content) in enumerate(files):
+        path = _write(str(tmp_path / f"o{i:04d}_{name}"[:180]) + EXTS[i % len(EXTS)], content)
         (kind, value), seconds, _ = call_with_deadline(data.load_image, path, SIZE)
-        if kind == "ok":
-            ok = value.dtype == np.uint8 and value.shape == (SIZE, SIZE, 3)
-        else:
-            ok = kind == "raised" and type(value) is DataError and str(value).startswith(f"{path}: ")
-        if not ok or seconds > PER_FILE_LIMIT_S:
-            problems.append(f"{os.path.basename(path)}: {kind} {type(value).__name__}: {value!s:.150} in {seconds:.1f} s")
-    assert not problems, "\n".join(problems)
+        problem = check_load_image(path, value, kind, seconds, lambda shape: shape == (SIZE, SIZE, 3))
+        if problem:
+            problems.append(f"{os.path.basename(path)}: {problem}")
+    assert not problems, "\n".join([REPRO_HINT] + problems)
