@@ -168,7 +168,7 @@ def _check_writable(path):
                          "folder.")
 
 
-def _strategy(name):
+def _strategy(name, seed):
     """The tf.distribute strategy for --strategy; workers of `multiworker` come from TF_CONFIG."""
     import tensorflow as tf
 
@@ -178,6 +178,9 @@ def _strategy(name):
         if "TF_CONFIG" not in os.environ:
             raise UsageError("--strategy multiworker needs TF_CONFIG describing the cluster "
                              "(see the README, 'Distributed training').")
+        if seed is None:
+            raise UsageError("--strategy multiworker needs --seed: every worker must shuffle "
+                             "the data and draw the noise alike.")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -197,7 +200,7 @@ def cmd_train(args):
     from kerasgan import callbacks, data, zoo
 
     _check_writable(args.out)
-    strategy = _strategy(args.strategy)  # before any other TensorFlow work (multi-worker)
+    strategy = _strategy(args.strategy, args.seed)  # before any other TensorFlow work (multi-worker)
     if args.deterministic:
         import keras
         import tensorflow as tf

@@ -145,6 +145,8 @@ def _open_checked(path, max_pixels):
         raise DataError("not a recognised image file (corrupt or wrong format)") from e
     except OSError as e:
         raise DataError(f"cannot read file ({e.strerror or e})") from e
+    except Exception as e:  # Pillow's readers raise ValueError, NotImplementedError, ...
+        raise DataError(f"cannot read file ({type(e).__name__}: {e})") from e
     w, h = im.size
     if w * h > max_pixels:
         im.close()

@@ -53,11 +53,12 @@ def test_train_sample_load_and_resume(image_folder, tmp_path, capsys):
     assert zoo.load(run, for_training=True).get_compile_config()["loss"] == "non_saturating"
 
 
-def test_steps_per_epoch_repeats_small_data(image_folder, tmp_path):
+def test_steps_per_epoch_repeats_small_data_under_a_mirrored_strategy(image_folder, tmp_path):
     run = str(tmp_path / "run")
     assert cli.main(["train", "vanilla", "--data", image_folder, "--image-size", "8",
                      "--set", "latent_dim=4", "--epochs", "1", "--steps-per-epoch", "7",
-                     "--batch-size", "8", "--out", run, "--verbose", "0"]) == 0
+                     "--batch-size", "8", "--out", run, "--verbose", "0",
+                     "--strategy", "mirrored"]) == 0
     assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 7
 
 

@@ -132,3 +132,15 @@ def test_generate_refuses_integer_latents():
     gan = zoo.create("vanilla", **zoo.tiny_config("vanilla"))
     with pytest.raises(ValueError, match="floating point, got dtype int64"):
         gan.generate(latents=np.zeros((2, 8), np.int64))
+
+
+def test_multiworker_needs_a_cluster_and_a_seed(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    argv = ["train", "vanilla", "--data", "x", "--out", str(tmp_path / "run"), *TINY,
+            "--strategy", "multiworker"]
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and "needs TF_CONFIG" in err
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and "needs --seed" in err
