@@ -59,6 +59,9 @@ def build_parser():
     train.add_argument("--d-steps", type=_positive_int, default=1,
                        help="discriminator updates per generator update")
     train.add_argument("--r1-gamma", type=float, default=0.0, help="R1 penalty weight")
+    train.add_argument("--augment", nargs="?", const="diffaugment", metavar="NAME",
+                       help="differentiable augmentation of every discriminator input, for "
+                            "small data sets (default when given: diffaugment)")
     train.add_argument("--ema", type=float, metavar="DECAY",
                        help="keep an EMA of the generator with this decay (e.g. 0.999)")
     train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both nets)")
@@ -132,7 +135,7 @@ def _new_gan(args, seed):
     jit = {"auto": "auto", "on": True, "off": False}[args.jit]
     gan.compile(d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
                 g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
-                loss=args.loss, r1_gamma=args.r1_gamma, jit_compile=jit)
+                loss=args.loss, r1_gamma=args.r1_gamma, augment=args.augment, jit_compile=jit)
     return gan
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from kerasgan import augment as augment_lib
 from kerasgan import losses as losses_lib
 from kerasgan import noise
 
@@ -70,12 +71,14 @@ class GAN(keras.Model):
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
         self.d_optimizer = None
         self.g_optimizer = None
+        self.augmentation = None
         # fit() never calls the model, and save_weights needs it built.
         self.built = True
 
     # ------------------------------------------------------------------ compile
     def compile(self, d_optimizer=None, g_optimizer=None, loss="non_saturating",
-                gradient_penalty=None, r1_gamma=0.0, jit_compile="auto", **kwargs):
+                gradient_penalty=None, r1_gamma=0.0, r1_every=1, augment=None,
+                jit_compile="auto", **kwargs):
         """Configures training.
 
         Args:
@@ -86,6 +89,10 @@ class GAN(keras.Model):
             gradient_penalty: weight of the WGAN-GP gradient penalty; default 10 for
                 "wasserstein" and 0 otherwise.
             r1_gamma: R1 penalty weight gamma (the penalty added is gamma / 2 * R1).
+            r1_every: apply R1 every this many steps, scaled up to match (lazy R1).
+            augment: augmentation of every discriminator input, real and fake: a name in
+                `kerasgan.augment.AUGMENTATIONS` ("diffaugment": colour, translation,
+                cutout) or None. Differentiable, so the generator learns through it.
             jit_compile: XLA for the train step. "auto" turns it on where a GPU is
                 present and off on CPU-only machines, where it measured slower.
         """
@@ -98,6 +105,11 @@ class GAN(keras.Model):
                              f"{gradient_penalty!r} and {r1_gamma!r}.")
         self.gradient_penalty_weight = float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
+        if int(r1_every) < 1:
+            raise ValueError(f"r1_every must be a positive integer, got {r1_every!r}.")
+        self.r1_every = int(r1_every)
+        self.augment_name = augment
+        self.augmentation = augment_lib.get(augment)
         self.jit_compile_setting = jit_compile
         # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
@@ -116,6 +128,8 @@ class GAN(keras.Model):
             "loss": self.loss_name,
             "gradient_penalty": self.gradient_penalty_weight,
             "r1_gamma": self.r1_gamma,
+            "r1_every": self.r1_every,
+            "augment": self.augment_name,
             "jit_compile": self.jit_compile_setting,
         }
 
@@ -188,18 +202,45 @@ class GAN(keras.Model):
                              f"{real.dtype.name}; kerasgan.data.image_dataset() converts, "
                              "or scale uint8 pixels with x / 127.5 - 1.")
 
+    def generator_inputs(self, batch_size, draw):
+        """The generator's training inputs (latents here; subclasses add e.g. noise inputs)."""
+        return self._latents(batch_size, draw)
+
+    def augment(self, images, draw, stream):
+        """Augmentation applied to every batch the discriminator sees (identity by default).
+
+        `stream` tells apart the real (0), fake (1) and generator-step (2) batches of draw
+        `draw`, so that each gets its own random augmentation keys.
+        """
+        if self.augmentation is None:
+            return images
+        params = self._replica_share(
+            lambda n: noise.uniform(tf.stack([n, self.augmentation.num_params]),
+                                    self._key(2 + stream, draw)), tf.shape(images)[0])
+        return self.augmentation(images, params)
+
+    def _lazy_r1(self, real):
+        """R1 every `r1_every` steps, scaled by `r1_every` (StyleGAN2's lazy regularization)."""
+        penalty = lambda: self.r1_every * 0.5 * self.r1_gamma * losses_lib.r1_penalty(  # noqa: E731
+            self.discriminator, real)
+        if self.r1_every == 1:
+            return penalty()
+        return tf.cond(self.step % self.r1_every == 0, penalty, lambda: tf.constant(0.0))
+
     def _discriminator_step(self, real, fake, draw):
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_seen = self.augment(real, draw, 0)
+            fake_seen = self.augment(fake, draw, 1)
+            real_logits = self.discriminator(real_seen, training=True)
+            fake_logits = self.discriminator(fake_seen, training=True)
             d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
             penalty = tf.constant(0.0)
             if self.gradient_penalty_weight:
                 alpha = self._interpolation_weights(tf.shape(real)[0], draw)
                 penalty += self.gradient_penalty_weight * losses_lib.gradient_penalty(
-                    self.discriminator, real, fake, alpha=alpha)
+                    self.discriminator, real_seen, fake_seen, alpha=alpha)
             if self.r1_gamma:
-                penalty += 0.5 * self.r1_gamma * losses_lib.r1_penalty(self.discriminator, real)
+                penalty += self._lazy_r1(real_seen)
             total = d_loss + penalty
             scaled_total = self._per_replica(total)
         variables = self.discriminator.trainable_variables
@@ -218,17 +259,19 @@ class GAN(keras.Model):
         real = tf.cast(real, "float32")
         batch_size = tf.shape(real)[0]
         for draw in range(self.d_steps - 1):
-            fake = self.generator(self._latents(batch_size, draw), training=True)
+            fake = self.generator(self.generator_inputs(batch_size, draw), training=True)
             self._discriminator_step(real, fake, draw)
         g_variables = self.generator.trainable_variables
         # Only the generator's weights are watched, so the discriminator update below
         # is not recorded on this tape. (The tape needs the backing tf.Variables.)
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             g_tape.watch([v.value for v in g_variables])
-            fake = self.generator(self._latents(batch_size, self.d_steps - 1), training=True)
+            last = self.d_steps - 1
+            fake = self.generator(self.generator_inputs(batch_size, last), training=True)
             d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                real, tf.stop_gradient(fake), self.d_steps - 1)
-            g_loss = self.adversarial_loss.g_loss(self.discriminator(fake, training=True))
+                real, tf.stop_gradient(fake), last)
+            g_loss = self.adversarial_loss.g_loss(
+                self.discriminator(self.augment(fake, last, 2), training=True))
             scaled_g_loss = self._per_replica(g_loss)
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))

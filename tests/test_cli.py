@@ -58,7 +58,8 @@ def test_steps_per_epoch_repeats_small_data_under_a_mirrored_strategy(image_fold
     assert cli.main(["train", "vanilla", "--data", image_folder, "--image-size", "8",
                      "--set", "latent_dim=4", "--epochs", "1", "--steps-per-epoch", "7",
                      "--batch-size", "8", "--out", run, "--verbose", "0",
-                     "--strategy", "mirrored"]) == 0
+                     "--strategy", "mirrored", "--augment"]) == 0
+    assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "diffaugment"
     assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 7
 
 
