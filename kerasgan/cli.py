@@ -93,7 +93,8 @@ def build_parser():
     sample.add_argument("model", help="run directory")
     sample.add_argument("--n", type=_positive_int, default=64)
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", default="samples.png", help="PNG file to write")
+    sample.add_argument("--out", default="samples.png",
+                        help="PNG grid to write, or .npz for the raw images in [-1, 1]")
     evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
     evaluate.add_argument("model", help="run directory or .keras file")
     evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
@@ -288,7 +289,14 @@ def cmd_sample(args):
     from kerasgan import callbacks, zoo
 
     gan = zoo.load(args.model)
-    path = callbacks.save_grid(gan.generate(args.n, seed=args.seed), args.out)
+    images = gan.generate(args.n, seed=args.seed)
+    if args.out.endswith(".npz"):  # raw samples in [-1, 1], e.g. for a KID/FID tool
+        import numpy as np
+
+        np.savez_compressed(args.out, images=images)
+        path = args.out
+    else:
+        path = callbacks.save_grid(images, args.out)
     print(f"Wrote {args.n} samples to {os.path.abspath(path)}")
     return 0
 

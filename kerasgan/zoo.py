@@ -16,6 +16,8 @@ import keras
 
 _BUILDERS = {}
 _TINY_CONFIGS = {}
+_KINDS = {}
+KINDS = ("generation", "translation")  # latents -> images; images -> images (e.g. CycleGAN)
 _GAN_ARGUMENTS = ("d_steps", "ema_decay", "seed", "name")
 
 CONFIG_FILE = "config.json"
@@ -25,26 +27,37 @@ WEIGHT_FILES = {"generator": "generator.weights.h5",
                 "discriminator": "discriminator.weights.h5"}
 
 
-def register(name, tiny=None):
-    """Registers a builder `fn(**config) -> GAN` under `name`.
+def register(name, tiny=None, kind="generation"):
+    """Registers a builder `fn(**config) -> model` under `name`.
 
     Args:
         name: the registry name, e.g. "dcgan".
         tiny: a small config that builds and trains in seconds; the shared tests run
             every registered architecture with it.
+        kind: "generation" (a `GAN`: latents -> images) or "translation" (images -> images).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+
     def decorator(builder):
         if name in _BUILDERS:
             raise ValueError(f"Architecture {name!r} is already registered.")
         _BUILDERS[name] = builder
         _TINY_CONFIGS[name] = dict(tiny or {})
+        _KINDS[name] = kind
         return builder
     return decorator
 
 
-def list():  # noqa: A001 - `kerasgan.zoo.list()` is the public name
-    """The registered architecture names, sorted."""
-    return sorted(_BUILDERS)
+def list(kind=None):  # noqa: A001 - `kerasgan.zoo.list()` is the public name
+    """The registered architecture names, sorted; only those of `kind` if given."""
+    return sorted(name for name in _BUILDERS if kind is None or _KINDS[name] == kind)
+
+
+def kind(name):
+    """"generation" or "translation": what architecture `name` maps from and to."""
+    _check_name(name)
+    return _KINDS[name]
 
 
 def tiny_config(name):

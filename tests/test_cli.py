@@ -64,7 +64,7 @@ def test_steps_per_epoch_repeats_small_data_under_a_mirrored_strategy(image_fold
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "gan9000", "--data", "x", "--out", "y"], "valid names: dcgan, vanilla"),
+    (["train", "gan9000", "--data", "x", "--out", "y"], "valid names: " + ", ".join(zoo.list())),
     (["train", "dcgan", "--data", "/no/such/folder", "--out", "y", "--image-size", "32"], "/no/such/folder"),
     (["train", "dcgan", "--data", "x", "--out", "y", "--image-size", "48"], "got image_size=48"),
     (["sample", "/no/such/run"], "No model folder at '/no/such/run'"),
