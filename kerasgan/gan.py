@@ -167,7 +167,8 @@ class GAN(keras.Model):
         return trackers
 
     def _key(self, stream, draw):
-        return tf.stack([tf.constant(self.seed + stream, tf.int64), self.step * 64 + draw])
+        """Stateless key of random `stream` (0-7) for discriminator step `draw` of this step."""
+        return tf.stack([tf.constant(self.seed, tf.int64), (self.step * 64 + draw) * 8 + stream])
 
     @staticmethod
     def _replica_share(draw_global, batch_size):
