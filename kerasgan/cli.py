@@ -54,18 +54,22 @@ def build_parser():
     train.add_argument("--batch-size", type=_positive_int, default=64)
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last checkpoint")
-    train.add_argument("--loss", default="non_saturating",
-                       help="non_saturating | minimax | hinge | wasserstein | least_squares")
+    train.add_argument("--loss",
+                       help="non_saturating | minimax | hinge | wasserstein | least_squares "
+                            "(default: the architecture's, else non_saturating)")
     train.add_argument("--d-steps", type=_positive_int, default=1,
                        help="discriminator updates per generator update")
-    train.add_argument("--r1-gamma", type=float, default=0.0, help="R1 penalty weight")
+    train.add_argument("--r1-gamma", type=float, help="R1 penalty weight (default: the "
+                                                        "architecture's, else 0)")
     train.add_argument("--augment", nargs="?", const="diffaugment", metavar="NAME",
                        help="differentiable augmentation of every discriminator input, for "
                             "small data sets (default when given: diffaugment)")
     train.add_argument("--ema", type=float, metavar="DECAY",
                        help="keep an EMA of the generator with this decay (e.g. 0.999)")
-    train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both nets)")
-    train.add_argument("--beta1", type=float, default=0.5, help="Adam beta_1")
+    train.add_argument("--lr", type=float, help="Adam learning rate of both networks "
+                                                  "(default: the architecture's, else 2e-4)")
+    train.add_argument("--beta1", type=float, help="Adam beta_1 (default: the "
+                                                   "architecture's, else 0.5)")
     train.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                        help="XLA for the train step; auto = on with a GPU, off on CPU")
     train.add_argument("--seed", type=int, help="seed of the training noise and shuffling")
@@ -131,13 +135,29 @@ def _new_gan(args, seed):
     config["seed"] = seed
     config["d_steps"] = args.d_steps
     gan = zoo.create(args.arch, **config)
+    gan.compile(**_compile_args(args, gan))
+    return gan
+
+
+def _compile_args(args, gan):
+    """The architecture's recommended compile arguments, overridden by the flags given."""
     import keras
 
-    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
-    gan.compile(d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
-                g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1),
-                loss=args.loss, r1_gamma=args.r1_gamma, augment=args.augment, jit_compile=jit)
-    return gan
+    compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
+    if hasattr(gan, "default_compile_args"):
+        compile_args.update(gan.default_compile_args(args.batch_size))
+    if args.lr is not None or args.beta1 is not None:
+        for key in ("d_optimizer", "g_optimizer"):
+            adam = compile_args.get(key) or keras.optimizers.Adam(2e-4, beta_1=0.5)
+            config = adam.get_config()
+            config.update({k: v for k, v in (("learning_rate", args.lr), ("beta_1", args.beta1))
+                           if v is not None})
+            compile_args[key] = keras.optimizers.Adam.from_config(config)
+    compile_args.update({k: v for k, v in (("loss", args.loss), ("r1_gamma", args.r1_gamma))
+                         if v is not None})
+    compile_args.update(augment=args.augment,
+                        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit])
+    return compile_args
 
 
 def _resumed_gan(args, checkpoint_dir):

@@ -1,0 +1,391 @@
+"""StyleGAN-lite: a compact StyleGAN2 (Karras et al. 2020) at 32, 64 or 128 px.
+
+Generator = mapping network (z -> w) + synthesis network (w+ and explicit noise -> image):
+a learned 4x4 constant, per resolution a bilinear x2 upsampling and two modulated 3x3
+convolutions with demodulation (each followed by noise, bias and LeakyReLU(0.2)), skip
+toRGB outputs (modulated 1x1 without demodulation) upsampled and summed, tanh at the end.
+
+The exported generator is `keras.Model([latent, noise_0, noise_1, ...], image)`: the noise
+is an input (random ops do not convert to TFLite). `noise_i` has shape `(H_i, W_i, 1)`,
+see `StyleGAN.noise_shapes`. Inside it are two sub-models, `mapping` and `synthesis`
+(`generator.get_layer("mapping")`), and a `WAverage` layer "truncation" holding the
+tracked average w (saved with the generator weights).
+
+Discriminator: residual blocks (conv3x3-LReLU-conv3x3-LReLU-avgpool, skip avgpool + 1x1,
+sum / sqrt(2)), minibatch standard deviation, conv + dense -> one logit.
+"""
+import math
+import types
+
+import numpy as np
+import keras
+from keras import layers
+import tensorflow as tf
+
+from kerasgan import layers as kg_layers
+from kerasgan import noise as noise_lib
+from kerasgan import zoo
+from kerasgan.gan import GAN
+
+IMAGE_SIZES = (32, 64, 128)
+# Stream ids for `_key(stream, draw)` (the base class uses 0..4).
+_STREAM_MIX_LATENT = 8
+_STREAM_MIX_CUTOFF = 9
+_STREAM_NOISE = 16
+
+
+def _check_size(image_size):
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"stylegan_lite makes images of size {IMAGE_SIZES}, got "
+                         f"image_size={image_size}.")
+
+
+def _resolutions(image_size):
+    return [2 ** i for i in range(2, int(math.log2(image_size)) + 1)]
+
+
+def _width(res, channel_base, max_channels):
+    return max(1, min(int(max_channels), int(channel_base) // res))
+
+
+def noise_shapes(image_size):
+    """The `(H, W, 1)` shapes of the noise inputs: one at 4x4, two per higher resolution."""
+    shapes = [(4, 4, 1)]
+    for res in _resolutions(image_size)[1:]:
+        shapes += [(res, res, 1), (res, res, 1)]
+    return shapes
+
+
+def num_ws(image_size):
+    """Style vectors per image: one per modulated conv plus the last toRGB (StyleGAN2's)."""
+    return 2 * len(_resolutions(image_size))
+
+
+def mapping_network(latent_dim=256, w_dim=256, depth=4, lr_multiplier=0.01):
+    """z -> pixel norm -> `depth` equalized-lr dense + LeakyReLU layers -> w."""
+    z = keras.Input((latent_dim,), name="latent")
+    x = kg_layers.PixelNorm(name="pixel_norm")(z)
+    for i in range(depth):
+        x = kg_layers.EqualizedDense(w_dim, lr_multiplier=lr_multiplier, activation="lrelu",
+                                     name=f"dense_{i}")(x)
+    return keras.Model(z, x, name="mapping")
+
+
+def synthesis_network(image_size=64, channels=3, w_dim=256, channel_base=8192,
+                      max_channels=256):
+    """[w+ (batch, num_ws, w_dim), noise_0, ...] -> image in [-1, 1] (tanh).
+
+    Layer names: `b{res}_conv{0,1}` (modulated convs), `b{res}_noise{0,1}`,
+    `b{res}_act{0,1}` (a block's features), `b{res}_torgb`, `b{res}_rgb` (the summed skip).
+    Style index: the 4x4 conv uses w 0 and its toRGB w 1; block k (8 px is k=1) uses
+    w 2k-1, 2k for its convs and 2k+1 for its toRGB.
+    """
+    resolutions = _resolutions(image_size)
+    ws = keras.Input((num_ws(image_size), w_dim), name="ws")
+    noises = [keras.Input(shape, name=f"noise_{i}")
+              for i, shape in enumerate(noise_shapes(image_size))]
+    width = lambda res: _width(res, channel_base, max_channels)  # noqa: E731
+
+    selected = {}
+
+    def w_(index):  # one StyleSelect per style index (toRGB shares the next conv's)
+        if index not in selected:
+            selected[index] = kg_layers.StyleSelect(index, name=f"w_{index}")(ws)
+        return selected[index]
+
+    def layer(x, res, conv, w_index, noise_index):
+        x = kg_layers.ModulatedConv2D(width(res), 3, name=f"b{res}_conv{conv}")([x, w_(w_index)])
+        x = kg_layers.NoiseInjection(name=f"b{res}_noise{conv}")([x, noises[noise_index]])
+        return layers.LeakyReLU(0.2, name=f"b{res}_act{conv}")(x)
+
+    x = kg_layers.ConstantInput(width(4), 4, name="const")(ws)
+    x = layer(x, 4, 1, 0, 0)
+    rgb = kg_layers.ModulatedConv2D(channels, 1, demodulate=False, name="b4_torgb")([x, w_(1)])
+    for k, res in enumerate(resolutions[1:], start=1):
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"b{res}_up")(x)
+        x = layer(x, res, 0, 2 * k - 1, 2 * k - 1)
+        x = layer(x, res, 1, 2 * k, 2 * k)
+        y = kg_layers.ModulatedConv2D(channels, 1, demodulate=False,
+                                      name=f"b{res}_torgb")([x, w_(2 * k + 1)])
+        skip = layers.UpSampling2D(2, interpolation="bilinear", name=f"b{res}_rgb_up")(rgb)
+        rgb = layers.Add(name=f"b{res}_rgb")([skip, y])
+    image = layers.Activation("tanh", dtype="float32", name="image")(rgb)
+    return keras.Model([ws] + noises, image, name="synthesis")
+
+
+def stylegan_generator(image_size=64, channels=3, latent_dim=256, w_dim=256, mapping_layers=4,
+                       mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256):
+    """`keras.Model([latent, noise_0, ...], image)`: mapping -> truncation -> w+ -> synthesis."""
+    _check_size(image_size)
+    mapping = mapping_network(latent_dim, w_dim, mapping_layers, mapping_lr_multiplier)
+    synthesis = synthesis_network(image_size, channels, w_dim, channel_base, max_channels)
+    latent = keras.Input((latent_dim,), name="latent")
+    noises = [keras.Input(shape, name=f"noise_{i}")
+              for i, shape in enumerate(noise_shapes(image_size))]
+    w = kg_layers.WAverage(name="truncation")(mapping(latent))
+    ws = layers.RepeatVector(num_ws(image_size), name="broadcast_w")(w)
+    image = synthesis([ws] + noises)
+    return keras.Model([latent] + noises, image, name="generator")
+
+
+def stylegan_discriminator(image_size=64, channels=3, channel_base=8192, max_channels=256,
+                           mbstd_group_size=4):
+    """Residual discriminator with a minibatch-stddev layer; image -> logit `(batch, 1)`."""
+    _check_size(image_size)
+    width = lambda res: _width(res, channel_base, max_channels)  # noqa: E731
+    image = keras.Input((image_size, image_size, channels), name="image")
+    x = layers.Conv2D(width(image_size), 1, name=f"d{image_size}_fromrgb")(image)
+    x = layers.LeakyReLU(0.2)(x)
+    res = image_size
+    while res > 4:
+        y = layers.Conv2D(width(res), 3, padding="same", name=f"d{res}_conv0")(x)
+        y = layers.LeakyReLU(0.2)(y)
+        y = layers.Conv2D(width(res // 2), 3, padding="same", name=f"d{res}_conv1")(y)
+        y = layers.LeakyReLU(0.2)(y)
+        y = layers.AveragePooling2D(2, name=f"d{res}_down")(y)
+        skip = layers.AveragePooling2D(2, name=f"d{res}_skip_down")(x)
+        skip = layers.Conv2D(width(res // 2), 1, use_bias=False, name=f"d{res}_skip")(skip)
+        x = layers.Add(name=f"d{res}_sum")([y, skip])
+        x = layers.Rescaling(1.0 / math.sqrt(2.0), name=f"d{res}_scale")(x)
+        res //= 2
+    x = kg_layers.MinibatchStdDev(mbstd_group_size, name="mbstd")(x)
+    x = layers.Conv2D(width(4), 3, padding="same", name="d4_conv")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(width(4), name="d4_dense")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(image, logit, name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="kerasgan")
+class StyleGAN(GAN):
+    """A `GAN` with StyleGAN's mapping/synthesis generator, style mixing and truncation.
+
+    Training: style mixing regularisation (with probability `style_mixing` two latents, and
+    the second one's w from a random crossover layer on), the tracked average w
+    (`w_avg_beta`), explicit noise inputs drawn with the stateless `(seed, step, draw)` keys.
+
+    Sampling: `generate(n, seed, latents, truncation_psi=1.0, noise=None)`; the noise is drawn
+    from `seed` unless given (`noise_inputs(n, seed)`); `ws(latents, truncation_psi)` and
+    `synthesize(ws, noise)` expose the two halves (for style mixing by hand). All use the EMA
+    generator when there is one (its `w_avg` is copied from the trained generator's).
+    """
+
+    def __init__(self, generator, discriminator, style_mixing=0.9, w_avg_beta=0.995,
+                 d_steps=1, ema_decay=None, seed=None, **kwargs):
+        if not 0.0 <= float(style_mixing) <= 1.0:
+            raise ValueError(f"style_mixing must be in [0, 1], got {style_mixing!r}.")
+        if not 0.0 <= float(w_avg_beta) < 1.0:
+            raise ValueError(f"w_avg_beta must be in [0, 1), got {w_avg_beta!r}.")
+        latent_dim = int(generator.inputs[0].shape[-1])
+        # GAN.__init__ reads the latent size from a single-input generator; this one has
+        # noise inputs too, so it gets a stand-in and the EMA copy is made here.
+        stand_in = types.SimpleNamespace(input_shape=(None, latent_dim),
+                                         output_shape=generator.output_shape)
+        super().__init__(stand_in, discriminator, d_steps=d_steps, ema_decay=None, seed=seed,
+                         **kwargs)
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
+        self.generator = generator
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+        self.style_mixing = float(style_mixing)
+        self.w_avg_beta = float(w_avg_beta)
+        self.noise_shapes = [tuple(int(d) for d in t.shape[1:]) for t in generator.inputs[1:]]
+        self.num_ws = int(self.synthesis.inputs[0].shape[1])
+        self.w_dim = int(self.synthesis.inputs[0].shape[2])
+
+    # Sub-models are looked up, not stored, so that Keras does not track them twice.
+    @property
+    def mapping(self):
+        return self.generator.get_layer("mapping")
+
+    @property
+    def synthesis(self):
+        return self.generator.get_layer("synthesis")
+
+    def get_config(self):
+        return {**super().get_config(), "style_mixing": self.style_mixing,
+                "w_avg_beta": self.w_avg_beta}
+
+    def default_compile_args(self, batch_size=32):
+        """StyleGAN2's recipe: non-saturating loss, lazy R1 every 16 steps with the
+        StyleGAN2-ADA gamma heuristic `0.0002 * image_size**2 / batch_size`, Adam(0.002,
+        beta_1=0, beta_2=0.99, epsilon=1e-8) for both networks: `gan.compile(**these)`."""
+        def adam():
+            return keras.optimizers.Adam(learning_rate=0.002, beta_1=0.0, beta_2=0.99,
+                                         epsilon=1e-8)
+        return {"d_optimizer": adam(), "g_optimizer": adam(), "loss": "non_saturating",
+                "r1_gamma": 0.0002 * self.image_shape[0] ** 2 / int(batch_size), "r1_every": 16}
+
+    # ------------------------------------------------------------------ training
+    def _noise(self, batch_size, draw):
+        return [self._replica_share(
+            lambda n, i=i, shape=shape: noise_lib.normal(
+                tf.concat([[n], tf.constant(shape, tf.int32)], 0),
+                self._key(_STREAM_NOISE + i, draw)), batch_size)
+            for i, shape in enumerate(self.noise_shapes)]
+
+    def generator_inputs(self, batch_size, draw):
+        """`[latent, noise_0, ...]`: the exported generator's inputs for a training draw."""
+        return [self._latents(batch_size, draw)] + self._noise(batch_size, draw)
+
+    def _mixed_ws(self, batch_size, draw, update_w_avg):
+        """w+ of the draw's latents, mixed with a second latent's w from a random layer on."""
+        w = self.mapping(self._latents(batch_size, draw), training=True)
+        if update_w_avg:
+            self.generator.get_layer("truncation").update(tf.stop_gradient(w), self.w_avg_beta)
+        ws = tf.repeat(w[:, None, :], self.num_ws, axis=1)
+        if self.style_mixing > 0.0:
+            z2 = self._replica_share(
+                lambda n: noise_lib.normal(tf.stack([n, self.latent_dim]),
+                                           self._key(_STREAM_MIX_LATENT, draw)), batch_size)
+            w2 = self.mapping(z2, training=True)
+            u = noise_lib.uniform([2], self._key(_STREAM_MIX_CUTOFF, draw))
+            cutoff = 1 + tf.cast(tf.floor(u[0] * (self.num_ws - 1)), tf.int32)  # 1..num_ws-1
+            cutoff = tf.where(u[1] < self.style_mixing, cutoff, self.num_ws)
+            first = tf.range(self.num_ws) < cutoff
+            ws = tf.where(first[None, :, None], ws, w2[:, None, :])
+        return ws
+
+    def _fakes(self, batch_size, draw, update_w_avg=False):
+        ws = self._mixed_ws(batch_size, draw, update_w_avg)
+        return self.synthesis([ws] + self._noise(batch_size, draw), training=True)
+
+    def train_step(self, data):
+        # GAN.train_step with the generator pass replaced by mapping + mixing + synthesis.
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        self._check_images(real)
+        real = tf.cast(real, "float32")
+        batch_size = tf.shape(real)[0]
+        for draw in range(self.d_steps - 1):
+            self._discriminator_step(real, self._fakes(batch_size, draw), draw)
+        g_variables = self.generator.trainable_variables
+        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
+            g_tape.watch([v.value for v in g_variables])
+            last = self.d_steps - 1
+            fake = self._fakes(batch_size, last, update_w_avg=True)
+            d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
+                real, tf.stop_gradient(fake), last)
+            g_loss = self.adversarial_loss.g_loss(
+                self.discriminator(self.augment(fake, last, 2), training=True))
+            scaled_g_loss = self._per_replica(g_loss)
+        g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
+        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
+        self.step.assign_add(1)
+        if self.ema_generator is not None:
+            self._update_ema()
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))
+        self.fake_score_tracker.update_state(tf.reduce_mean(tf.cast(fake_logits, "float32")))
+        self.penalty_tracker.update_state(penalty)
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
+
+    # ------------------------------------------------------------------ sampling
+    def call(self, inputs, training=False):
+        """`generator([latent, noise_0, ...])`; latents alone get zero noise."""
+        if not isinstance(inputs, (list, tuple)):
+            n = tf.shape(inputs)[0]
+            inputs = [inputs] + [tf.zeros(tf.concat([[n], tf.constant(s, tf.int32)], 0))
+                                 for s in self.noise_shapes]
+        return self.generator(list(inputs), training=training)
+
+    def noise_inputs(self, n, seed=None):
+        """Standard-normal noise inputs `[noise_0 (n, H0, W0, 1), ...]`, float32 numpy arrays.
+
+        A fixed seed repeats them (they are drawn from a stream separate from `latents`)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        rng = np.random.default_rng(None if seed is None else [int(seed), 0x5E1D])
+        return [rng.standard_normal((int(n),) + s).astype("float32") for s in self.noise_shapes]
+
+    def _check_latents(self, latents):
+        latents = np.asarray(latents)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (n, {self.latent_dim}), "
+                             f"got {latents.shape}.")
+        if not np.issubdtype(latents.dtype, np.floating):
+            raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
+        return latents.astype("float32")
+
+    def ws(self, latents, truncation_psi=1.0, batch_size=256):
+        """w+ `(n, num_ws, w_dim)` of `latents` from the sampler, truncated towards the
+        tracked average w by `truncation_psi` (1: none, 0: the average w)."""
+        latents = self._check_latents(latents)
+        mapping = self.sampler.get_layer("mapping")
+        truncation = self.sampler.get_layer("truncation")
+        out = []
+        for i in range(0, len(latents), batch_size):
+            w = mapping(latents[i:i + batch_size], training=False)
+            if truncation_psi != 1.0:
+                w = truncation.truncate(w, float(truncation_psi))
+            out.append(keras.ops.convert_to_numpy(w))
+        w = np.concatenate(out).astype("float32")
+        return np.repeat(w[:, None, :], self.num_ws, axis=1)
+
+    def synthesize(self, ws, noise=None, seed=None, batch_size=256):
+        """Images from w+ `(n, num_ws, w_dim)` and noise (drawn from `seed` when None)."""
+        ws = np.asarray(ws, "float32")
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape (n, {self.num_ws}, {self.w_dim}), "
+                             f"got {ws.shape}.")
+        noise = self.noise_inputs(len(ws), seed) if noise is None else list(noise)
+        if len(noise) != len(self.noise_shapes) or any(
+                np.shape(a) != (len(ws),) + s for a, s in zip(noise, self.noise_shapes)):
+            raise ValueError(f"noise must be {len(self.noise_shapes)} arrays of shapes "
+                             f"{[(len(ws),) + s for s in self.noise_shapes]}, got "
+                             f"{[np.shape(a) for a in noise]}.")
+        noise = [np.asarray(a, "float32") for a in noise]
+        synthesis = self.sampler.get_layer("synthesis")
+        out = [keras.ops.convert_to_numpy(synthesis(
+            [ws[i:i + batch_size]] + [a[i:i + batch_size] for a in noise], training=False))
+            for i in range(0, len(ws), batch_size)]
+        return np.concatenate(out).astype("float32")
+
+    def generate(self, n=None, seed=None, latents=None, batch_size=256, truncation_psi=1.0,
+                 noise=None):
+        """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`.
+
+        Args:
+            n: how many images (ignored when `latents` is given).
+            seed: fixes the latents and the noise: the same images every call. With
+                `seed=None` both are random (pass `noise=` to fix the noise alone).
+            latents: explicit latents `(n, latent_dim)` instead of drawn ones.
+            batch_size: images per forward pass.
+            truncation_psi: the truncation trick (1: off; 0.7 is StyleGAN's usual value).
+            noise: explicit noise inputs, a list like `noise_inputs(n)`.
+        """
+        if latents is None:
+            latents = self.latents(n, seed)
+        ws = self.ws(latents, truncation_psi, batch_size)
+        return self.synthesize(ws, noise=noise, seed=seed, batch_size=batch_size)
+
+
+@zoo.register("stylegan_lite", tiny={"image_size": 32, "latent_dim": 8, "w_dim": 8,
+                                     "mapping_layers": 2, "channel_base": 256,
+                                     "max_channels": 8})
+def stylegan_lite(image_size=64, channels=3, latent_dim=256, w_dim=256, mapping_layers=4,
+                  mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256,
+                  d_channel_base=None, d_max_channels=None, style_mixing=0.9,
+                  w_avg_beta=0.995, ema_decay=0.999, **gan_kwargs):
+    """StyleGAN-lite at 32, 64 or 128 px. Widths: `min(max_channels, channel_base // res)`
+    (the discriminator's from `d_channel_base` / `d_max_channels`, default the same).
+    Train with `gan.compile(**gan.default_compile_args(batch_size))`."""
+    image_size = int(image_size)
+    generator = stylegan_generator(image_size, int(channels), int(latent_dim), int(w_dim),
+                                   int(mapping_layers), float(mapping_lr_multiplier),
+                                   int(channel_base), int(max_channels))
+    discriminator = stylegan_discriminator(image_size, int(channels),
+                                           int(d_channel_base or channel_base),
+                                           int(d_max_channels or max_channels))
+    return StyleGAN(generator, discriminator, style_mixing=style_mixing, w_avg_beta=w_avg_beta,
+                    ema_decay=ema_decay, **gan_kwargs)
