@@ -89,3 +89,16 @@ def test_console_script_lists_the_architectures():
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == zoo.list()
+
+
+def test_train_uses_the_architectures_recommended_compile_arguments(image_folder, tmp_path):
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "stylegan_lite", "--data", image_folder, "--image-size", "32",
+                     *[f"--set={k}={v}" for k, v in zoo.tiny_config("stylegan_lite").items()
+                       if k != "image_size"],
+                     "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",
+                     "--lr", "0.001", "--out", run, "--verbose", "0"]) == 0
+    compile_config = json.load(open(os.path.join(run, "config.json")))["compile"]
+    assert compile_config["r1_every"] == 16 and compile_config["r1_gamma"] > 0
+    adam = compile_config["g_optimizer"]["config"]
+    assert adam["learning_rate"] == pytest.approx(0.001) and adam["beta_1"] == 0.0  # flag + recipe
