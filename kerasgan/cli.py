@@ -45,6 +45,8 @@ def build_parser():
     train.add_argument("arch", help="architecture name (see `kerasgan list`)")
     train.add_argument("--data", required=True,
                        help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT]")
+    train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan): "
+                                        "--data is domain A")
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--image-size", type=_positive_int, help="default: the architecture's")
     train.add_argument("--channels", type=int, choices=(1, 3), help="default: the architecture's")
@@ -57,7 +59,7 @@ def build_parser():
     train.add_argument("--loss",
                        help="non_saturating | minimax | hinge | wasserstein | least_squares "
                             "(default: the architecture's, else non_saturating)")
-    train.add_argument("--d-steps", type=_positive_int, default=1,
+    train.add_argument("--d-steps", type=_positive_int,
                        help="discriminator updates per generator update")
     train.add_argument("--r1-gamma", type=float, help="R1 penalty weight (default: the "
                                                         "architecture's, else 0)")
@@ -99,6 +101,13 @@ def build_parser():
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png",
                         help="PNG grid to write, or .npz for the raw images in [-1, 1]")
+    translate = commands.add_parser("translate", help="translate an image with an image-to-image "
+                                                      "model (cyclegan)")
+    translate.add_argument("model", help="run directory or .keras file")
+    translate.add_argument("image", help="the image file to translate")
+    translate.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
+    translate.add_argument("--out", required=True, help="PNG file to write")
+
     evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
     evaluate.add_argument("model", help="run directory or .keras file")
     evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
@@ -122,26 +131,30 @@ def cmd_list(args):
         print(f"{name:<16} default image_size={size}")
 
 
-def _new_gan(args, seed):
-    from kerasgan import zoo
-
+def _arch_config(args, seed):
+    """The architecture arguments the flags ask for."""
     config = dict(args.set)
-    if args.image_size:
-        config["image_size"] = args.image_size
-    if args.channels:
-        config["channels"] = args.channels
-    if args.ema is not None:
-        config["ema_decay"] = args.ema
+    for key, value in (("image_size", args.image_size), ("channels", args.channels),
+                       ("ema_decay", args.ema), ("d_steps", args.d_steps)):
+        if value is not None:
+            config[key] = value
     config["seed"] = seed
-    config["d_steps"] = args.d_steps
-    gan = zoo.create(args.arch, **config)
-    gan.compile(**_compile_args(args, gan))
-    return gan
+    return config
 
 
-def _compile_args(args, gan):
+def _compile_args(args, gan, total_steps):
     """The architecture's recommended compile arguments, overridden by the flags given."""
     import keras
+
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+    if gan.__class__.__name__ == "CycleGAN":
+        unused = [flag for flag, value in (("--loss", args.loss), ("--r1-gamma", args.r1_gamma),
+                                           ("--augment", args.augment), ("--lr", args.lr),
+                                           ("--beta1", args.beta1)) if value is not None]
+        if unused:
+            raise UsageError(f"{', '.join(unused)} do not apply to {args.arch} (least-squares "
+                             "loss, Adam(2e-4, 0.5) decaying linearly over the second half).")
+        return {"total_steps": total_steps, "jit_compile": jit}
 
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
     if hasattr(gan, "default_compile_args"):
@@ -155,8 +168,7 @@ def _compile_args(args, gan):
             compile_args[key] = keras.optimizers.Adam.from_config(config)
     compile_args.update({k: v for k, v in (("loss", args.loss), ("r1_gamma", args.r1_gamma))
                          if v is not None})
-    compile_args.update(augment=args.augment,
-                        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit])
+    compile_args.update(augment=args.augment, jit_compile=jit)
     return compile_args
 
 
@@ -237,28 +249,26 @@ def cmd_train(args):
     with strategy.scope():
         if args.resume:
             gan, initial_epoch, train_config = _resumed_gan(args, checkpoint_dir)
+            config = gan.spec["config"]
         else:
             if callbacks.latest_checkpoint(checkpoint_dir) is not None:
                 raise UsageError(f"{args.out} already holds a run; pass --resume to continue it "
                                  "or choose another --out.")
             seed = args.seed if args.seed is not None else random.randrange(2**31 - 1)
-            gan, initial_epoch, train_config = _new_gan(args, seed), 0, {"seed": seed}
+            config = zoo.resolve_config(args.arch, **_arch_config(args, seed))
+            gan = zoo.create(args.arch, **config)  # checks the arguments; writes nothing
+            initial_epoch, train_config = 0, {"seed": seed}
     if initial_epoch >= args.epochs:
         raise UsageError(f"--resume: the run already finished {initial_epoch} epochs; raise "
                          f"--epochs above {initial_epoch} to train more.")
-    height, _, channels = gan.image_shape
     steps = train_config.get("steps_per_epoch") or args.steps_per_epoch
-    # An endless stream keyed by (seed, pass): a resumed run continues it exactly.
-    dataset = data.image_dataset(args.data, image_size=height, channels=channels,
-                                 batch_size=args.batch_size, resize=args.resize, flip=args.flip,
-                                 strict=args.strict, data_dir=args.data_dir,
-                                 download=args.download, seed=train_config["seed"], repeat=True,
-                                 skip_batches=initial_epoch * (steps or 0))
+    dataset = _training_data(args, config, train_config["seed"], initial_epoch * (steps or 0))
     train_config["steps_per_epoch"] = steps = steps or dataset.batches_per_epoch
-    if not args.resume:
+    if not args.resume:  # after the data: nothing is written when the data is unusable
+        with strategy.scope():
+            gan.compile(**_compile_args(args, gan, total_steps=args.epochs * steps))
         zoo.save_config(gan, out, train=train_config)
-    samples = callbacks.SampleGrid(os.path.join(out, "samples"),
-                                   every_n_epochs=args.sample_every)
+    samples = _sample_callback(args, gan, dataset, os.path.join(out, "samples"))
     nan_stop = callbacks.StopOnNaN()
     started = time.time()
     gan.fit(dataset, epochs=args.epochs, steps_per_epoch=steps,
@@ -277,6 +287,36 @@ def cmd_train(args):
     if samples.last_path:
         print(f"Sample grid: {os.path.abspath(samples.last_path)}")
     return 0
+
+
+def _training_data(args, config, seed, skip_batches):
+    """An endless stream keyed by (seed, pass): a resumed run continues it exactly."""
+    from kerasgan import data, zoo
+
+    common = dict(image_size=config["image_size"], channels=config.get("channels", 3),
+                  batch_size=args.batch_size, flip=args.flip, seed=seed, repeat=True,
+                  skip_batches=skip_batches, resize=args.resize, strict=args.strict)
+    if zoo.kind(args.arch) == "translation":
+        if not args.data_b:
+            raise UsageError(f"{args.arch} learns to translate between two image folders: "
+                             "pass domain A as --data and domain B as --data-b.")
+        return data.unpaired_dataset(args.data, args.data_b, **common)
+    if args.data_b:
+        raise UsageError(f"--data-b is for image-to-image models; {args.arch} generates "
+                         "images from latents.")
+    return data.image_dataset(args.data, data_dir=args.data_dir, download=args.download,
+                              **common)
+
+
+def _sample_callback(args, gan, dataset, directory):
+    from kerasgan import callbacks
+
+    if hasattr(gan, "translate"):
+        from kerasgan.models.cyclegan import TranslationGrid
+
+        images_a, images_b = (x.numpy()[:4] for x in next(iter(dataset.take(1))))
+        return TranslationGrid(directory, images_a, images_b, every_n_epochs=args.sample_every)
+    return callbacks.SampleGrid(directory, every_n_epochs=args.sample_every)
 
 
 def _run_metadata(args, gan, seconds):
@@ -321,6 +361,26 @@ def cmd_sample(args):
     return 0
 
 
+def cmd_translate(args):
+    import numpy as np
+    from PIL import Image
+
+    from kerasgan import data, zoo
+
+    model = zoo.load(args.model)
+    if not hasattr(model, "translate"):
+        raise UsageError(f"{args.model} generates images from latents; translate needs an "
+                         "image-to-image model such as cyclegan (use `kerasgan sample`).")
+    image = data.load_image(args.image).astype("float32") / 127.5 - 1.0  # DataError if bad
+    result = model.translate(image, direction=args.direction)
+    pixels = np.clip((result + 1.0) * 127.5 + 0.5, 0, 255).astype("uint8")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    Image.fromarray(pixels).save(args.out)
+    print(f"Wrote {os.path.abspath(args.out)} ({pixels.shape[1]}x{pixels.shape[0]}, "
+          f"{args.direction})")
+    return 0
+
+
 def _feature_extractor(args):
     import keras
     from kerasgan import metrics
@@ -355,7 +415,8 @@ def cmd_evaluate(args):
     return 0
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
+            "translate": cmd_translate, "evaluate": cmd_evaluate}
 
 
 def main(argv=None):

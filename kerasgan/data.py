@@ -30,6 +30,7 @@ __all__ = [
     "image_dataset",
     "load_image",
     "load_image_folder",
+    "unpaired_dataset",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -728,4 +729,102 @@ def image_dataset(
     dataset = _batches(ds, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed, flip=flip,
                        repeat=repeat, skip_batches=skip_batches)
     dataset.batches_per_epoch = n // batch_size
+    return dataset
+
+
+# --------------------------------------------------------------------------- unpaired A/B folders
+
+
+def unpaired_dataset(
+    dir_a,
+    dir_b,
+    image_size=128,
+    batch_size=1,
+    load_size=None,
+    flip=True,
+    seed=None,
+    repeat=False,
+    *,
+    shuffle=True,
+    skip_batches=0,
+    **image_kwargs,
+):
+    """Batches `(images_a, images_b)` from two unpaired image folders, for CycleGAN.
+
+    Each folder is validated and decoded once with `load_image_folder` at `load_size`
+    (unusable files are skipped with a `SkippedImageWarning` naming them); every image then
+    gets a random `image_size` crop and (with `flip`) a random horizontal flip, as in
+    CycleGAN's 286 -> 256 "resize_and_crop". The two domains are shuffled independently.
+    One pass ("epoch") has the LONGER folder's length: `max(len_a, len_b) // batch_size`
+    batches; the shorter folder is cycled through, reshuffled each time around.
+
+    Args:
+        dir_a, dir_b: the two image folders (searched recursively).
+        image_size: side length of the training crops.
+        batch_size: pairs per batch; the last incomplete batch is dropped.
+        load_size: side length images are loaded at (centre-crop to a square, resize);
+            default `round(image_size * 1.125)` (286 for 256). Must be >= image_size.
+        flip: random horizontal flips.
+        seed: seed for shuffling, crops and flips (drawn at random when None).
+        repeat: repeat forever (pass `steps_per_epoch` to `fit`); batch `k` of the stream
+            is the same in every run with the same seed, so `skip_batches` resumes it.
+        shuffle: shuffle each domain.
+        skip_batches: with `repeat`, start this many batches into the stream.
+        **image_kwargs: passed on to `load_image_folder` (channels, resize, background,
+            strict, max_pixels).
+
+    Returns:
+        tf.data.Dataset of tuples of two float32 tensors in [-1, 1], each
+        (batch_size, image_size, image_size, channels); attribute `batches_per_epoch`.
+    """
+    _check_batch_size(batch_size)
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size <= 0:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    if load_size is None:
+        load_size = int(round(image_size * 1.125))
+    if isinstance(load_size, bool) or not isinstance(load_size, (int, np.integer)) or load_size < image_size:
+        raise ValueError(f"load_size must be an int >= image_size ({image_size}), got {load_size!r}")
+    if skip_batches and not repeat:
+        raise ValueError("skip_batches needs repeat=True (a finite dataset restarts every epoch)")
+    a = load_image_folder(dir_a, int(load_size), **image_kwargs)
+    b = load_image_folder(dir_b, int(load_size), **image_kwargs)
+    n = max(len(a), len(b))
+    if n < batch_size:
+        raise _too_few(n, batch_size, f"{os.fspath(dir_a)} and {os.fspath(dir_b)}")
+    seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+    crop_shape = (int(image_size), int(image_size), a.shape[-1])
+
+    def stream(images, offset):
+        ds = tf.data.Dataset.from_tensor_slices(images)
+        if shuffle:
+            ds = ds.shuffle(len(images), seed=seed * 100_003 + offset, reshuffle_each_iteration=True)
+        return ds.repeat()
+
+    pairs = tf.data.Dataset.zip((stream(a, 1), stream(b, 2)))
+    steps = n // batch_size
+    if repeat:  # crops and flips keyed by the element's place in the stream
+        start = skip_batches * batch_size
+        keyed = pairs.skip(start).enumerate(start=start)
+    else:  # a finite dataset restarts each epoch: new random keys every pass
+        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        keyed = tf.data.Dataset.zip((randoms, pairs.take(steps * batch_size)))
+
+    def augment(r, pair):
+        out = []
+        for j, image in enumerate(pair):
+            key = lambda k: tf.stack([tf.constant(seed, tf.int64) * 4 + k, tf.cast(r, tf.int64)])  # noqa: E731
+            image = tf.image.stateless_random_crop(image, crop_shape, seed=key(2 * j))
+            if flip:
+                image = tf.image.stateless_random_flip_left_right(image, seed=key(2 * j + 1))
+            out.append(image)
+        return tuple(out)
+
+    def scale(x, y):
+        return tf.cast(x, tf.float32) / 127.5 - 1.0, tf.cast(y, tf.float32) / 127.5 - 1.0
+
+    dataset = (keyed.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(batch_size, drop_remainder=True)
+               .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+               .prefetch(tf.data.AUTOTUNE))
+    dataset.batches_per_epoch = steps
     return dataset

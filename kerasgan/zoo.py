@@ -138,8 +138,10 @@ def save(gan, path, metadata=None, train=None):
     leaves the previous files intact.
     """
     save_config(gan, path, train=train)
+    if hasattr(gan, "save_folder_weights"):  # models with other networks (CycleGAN)
+        gan.save_folder_weights(path)
     for attribute, filename in WEIGHT_FILES.items():
-        net = getattr(gan, attribute)
+        net = getattr(gan, attribute, None)
         if net is not None:
             tmp = os.path.join(path, ".tmp-" + filename)
             net.save_weights(tmp)
@@ -173,8 +175,10 @@ def load(path, for_training=False):
                                 f"(build one with kerasgan.zoo.create): {', '.join(list())}.")
     spec = read_config(path)
     gan = create(spec["architecture"], **spec["config"])
+    if hasattr(gan, "load_folder_weights"):
+        gan.load_folder_weights(path)
     for attribute, filename in WEIGHT_FILES.items():
-        net = getattr(gan, attribute)
+        net = getattr(gan, attribute, None)
         file = os.path.join(path, filename)
         if net is None:
             continue

@@ -45,7 +45,7 @@ def mirrored(out):
     from kerasgan import zoo
 
     result = {}
-    for name in sys.argv[3:] or zoo.list():
+    for name in sys.argv[3:] or zoo.list(kind="generation"):
         single, initial = train(name)
         strategy = tf.distribute.MirroredStrategy(
             ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())

@@ -102,3 +102,29 @@ def test_train_uses_the_architectures_recommended_compile_arguments(image_folder
     assert compile_config["r1_every"] == 16 and compile_config["r1_gamma"] > 0
     adam = compile_config["g_optimizer"]["config"]
     assert adam["learning_rate"] == pytest.approx(0.001) and adam["beta_1"] == 0.0  # flag + recipe
+
+
+def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for domain in ("a", "b"):
+        (tmp_path / domain).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(
+                tmp_path / domain / f"{i}.png")
+    run = str(tmp_path / "run")
+    tiny = [f"--set={k}={v}" for k, v in zoo.tiny_config("cyclegan").items() if k != "image_size"]
+    assert cli.main(["train", "cyclegan", "--data", str(tmp_path / "a"), "--out", run,
+                     "--image-size", "16", *tiny, "--epochs", "1", "--batch-size", "2",
+                     "--verbose", "0"]) == 2
+    assert "--data-b" in capsys.readouterr().err
+    assert cli.main(["train", "cyclegan", "--data", str(tmp_path / "a"), "--data-b",
+                     str(tmp_path / "b"), "--out", run, "--image-size", "16", *tiny,
+                     "--epochs", "1", "--batch-size", "2", "--verbose", "0"]) == 0
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(rng.integers(0, 255, (13, 21, 3), dtype=np.uint8)).save(photo)
+    out = str(tmp_path / "painting.png")
+    assert cli.main(["translate", run, str(photo), "--direction", "b2a", "--out", out]) == 0
+    assert Image.open(out).size == (21, 13)
+    (tmp_path / "notes.png").write_text("not an image")
+    assert cli.main(["translate", run, str(tmp_path / "notes.png"), "--out", out]) == 2
+    assert "notes.png" in capsys.readouterr().err

@@ -1,0 +1,577 @@
+"""CycleGAN (Zhu et al. 2017): unpaired image-to-image translation between domains A and B.
+
+Two ResNet generators, G: A -> B (`generator_a2b`) and F: B -> A (`generator_b2a`), and two
+70x70 PatchGAN discriminators, D_A (real A vs F(b)) and D_B (real B vs G(a)), trained with
+the least-squares adversarial loss, an L1 cycle loss (weight lambda = 10) and an L1 identity
+loss (weight 0.5 * lambda), as in the authors' PyTorch reference (`pytorch-CycleGAN-and-pix2pix`).
+
+Example:
+
+```python
+import kerasgan
+model = kerasgan.zoo.create("cyclegan", image_size=128)
+data = kerasgan.data.unpaired_dataset("photos/", "paintings/", image_size=128, batch_size=1)
+model.compile(total_steps=200 * data.batches_per_epoch)  # lr constant, then linear to 0
+model.fit(data, epochs=200)
+paintings = model.translate(photos, direction="a2b")  # any H x W, floats in [-1, 1]
+```
+"""
+import os
+
+import numpy as np
+import keras
+import tensorflow as tf
+from keras import layers
+
+from kerasgan import noise
+from kerasgan import zoo
+
+DIRECTIONS = ("a2b", "b2a")
+UPSAMPLINGS = ("transpose", "resize")
+
+
+# ---------------------------------------------------------------------------- layers
+@keras.saving.register_keras_serializable(package="kerasgan")
+class CycleGANReflectionPadding2D(layers.Layer):
+    """Reflection padding of the two spatial axes (channels last).
+
+    Args:
+        padding: an int (all sides) or `((top, bottom), (left, right))`. Each pad must be
+            smaller than the padded side (TensorFlow's REFLECT mode).
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        self.padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+
+    def call(self, x):
+        (top, bottom), (left, right) = self.padding
+        return keras.ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        (top, bottom), (left, right) = self.padding
+        h, w = input_shape[1], input_shape[2]
+        return (input_shape[0], None if h is None else h + top + bottom,
+                None if w is None else w + left + right, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+def _instance_norm():
+    # GroupNormalization with one group per channel is instance normalisation.
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5)
+
+
+def _init():
+    return keras.initializers.RandomNormal(0.0, 0.02)  # the reference's init_type="normal"
+
+
+def _conv(filters, kernel, strides=1, padding="valid", use_bias=False):
+    return layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                         kernel_initializer=_init())
+
+
+# ---------------------------------------------------------------------------- networks
+def resnet_generator(channels=3, base_channels=64, n_blocks=6, upsampling="transpose",
+                     name="generator"):
+    """The reference ResNet generator: c7s1-64, d128, d256, `n_blocks` x R256, u128, u64, c7s1-3.
+
+    Fully convolutional (input `(None, None, channels)`); the height and width must be
+    multiples of 4 and at least 8 to come back unchanged (`CycleGAN.translate` pads to that).
+    """
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}.")
+    inputs = keras.Input((None, None, channels), name="image")
+    x = CycleGANReflectionPadding2D(3)(inputs)
+    x = layers.ReLU()(_instance_norm()(_conv(base_channels, 7)(x)))
+    width = base_channels
+    for _ in range(2):
+        width *= 2
+        x = layers.ReLU()(_instance_norm()(_conv(width, 3, strides=2, padding="same")(x)))
+    for _ in range(n_blocks):
+        y = CycleGANReflectionPadding2D(1)(x)
+        y = layers.ReLU()(_instance_norm()(_conv(width, 3)(y)))
+        y = CycleGANReflectionPadding2D(1)(y)
+        y = _instance_norm()(_conv(width, 3)(y))
+        x = layers.Add()([x, y])
+    for _ in range(2):
+        width //= 2
+        if upsampling == "transpose":
+            x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", use_bias=False,
+                                       kernel_initializer=_init())(x)
+        else:  # resize + conv: no checkerboard artefacts
+            x = layers.UpSampling2D(2, interpolation="nearest")(x)
+            x = _conv(width, 3)(CycleGANReflectionPadding2D(1)(x))
+        x = layers.ReLU()(_instance_norm()(x))
+    x = CycleGANReflectionPadding2D(3)(x)
+    x = _conv(channels, 7, use_bias=True)(x)
+    outputs = layers.Activation("tanh", dtype="float32", name="translated")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def patch_discriminator(channels=3, base_channels=64, n_layers=3, name="discriminator"):
+    """The reference PatchGAN (70x70 receptive field with `n_layers=3`): C64-C128-C256-C512.
+
+    4x4 convs with padding 1 (zero), LeakyReLU 0.2, instance norm except on the first;
+    outputs a map of patch logits `(batch, h, w, 1)`. Fully convolutional.
+    """
+    inputs = keras.Input((None, None, channels), name="image")
+    x = inputs
+    width = base_channels
+    for i in range(n_layers + 1):
+        width = base_channels * min(2 ** i, 8)
+        stride = 2 if i < n_layers else 1
+        x = _conv(width, 4, strides=stride, use_bias=(i == 0))(layers.ZeroPadding2D(1)(x))
+        if i > 0:
+            x = _instance_norm()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(1, 4, kernel_initializer=_init())(layers.ZeroPadding2D(1)(x))
+    outputs = layers.Activation("linear", dtype="float32", name="patch_logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _patch_side(size, n_layers):
+    for _ in range(n_layers):
+        size = (size + 2 - 4) // 2 + 1
+    return (size + 2 - 4 + 1) + 2 - 4 + 1
+
+
+# ---------------------------------------------------------------------------- schedule
+@keras.saving.register_keras_serializable(package="kerasgan")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant learning rate, then linear decay to 0 at `total_steps` (CycleGAN's schedule).
+
+    lr(step) = initial_learning_rate * min(1, (total_steps - step) / (total_steps - decay_start)),
+    clipped at 0; `decay_start` defaults to `total_steps // 2` (the second half decays).
+    The step is the optimizer's own `iterations`, which is saved with the optimizer, so the
+    schedule survives `.keras` save/load (it is serialized in the compile config).
+    """
+
+    def __init__(self, initial_learning_rate, total_steps, decay_start=None):
+        if int(total_steps) < 1:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.total_steps = int(total_steps)
+        self.decay_start = self.total_steps // 2 if decay_start is None else int(decay_start)
+        if not 0 <= self.decay_start < self.total_steps:
+            raise ValueError(f"decay_start must be in [0, total_steps), got {decay_start!r}.")
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        remaining = (self.total_steps - step) / float(self.total_steps - self.decay_start)
+        return self.initial_learning_rate * keras.ops.clip(remaining, 0.0, 1.0)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "total_steps": self.total_steps, "decay_start": self.decay_start}
+
+
+def _default_optimizer(total_steps=None):
+    lr = 2e-4 if total_steps is None else LinearDecay(2e-4, total_steps)
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=0.5)
+
+
+def _mse(x, target):
+    return tf.reduce_mean(tf.square(tf.cast(x, "float32") - target))
+
+
+def _l1(x, y):
+    return tf.reduce_mean(tf.abs(tf.cast(x, "float32") - tf.cast(y, "float32")))
+
+
+# ---------------------------------------------------------------------------- the model
+@keras.saving.register_keras_serializable(package="kerasgan")
+class CycleGAN(keras.Model):
+    """Unpaired translation A <-> B with two generators and two PatchGAN discriminators.
+
+    `fit` takes batches `(images_a, images_b)` of floats in [-1, 1] shaped
+    `(batch, image_size, image_size, channels)` (see `kerasgan.data.unpaired_dataset`).
+    Each `train_step` updates both generators together (adversarial + cycle + identity
+    losses against the current discriminators), then both discriminators on real images
+    and on fakes drawn through the history pools.
+
+    History pool (Shrivastava et al. 2017, as in the reference `ImagePool`): per domain a
+    buffer of `pool_size` earlier generated images kept in model weights (so it is saved in
+    `.keras` checkpoints and works in the compiled step). Images of a batch are processed
+    one by one: while the pool is not full, the new image is stored and returned; once it
+    is full, with probability 0.5 a random stored image is returned and replaced by the new
+    one, otherwise the new image is returned. `pool_size=0` turns it off. The draws are
+    stateless, keyed by `(seed, step)`. The pool is not distribution-aware: under
+    `tf.distribute` use `pool_size=0`.
+
+    Args:
+        generator_a2b, generator_b2a: image -> image models (G and F).
+        discriminator_a, discriminator_b: image -> patch logits models (D_A, D_B).
+        image_size: the training images' side length (the pools have this size).
+        pool_size: images in each history pool (the paper's 50).
+        seed: seed of the pool's random draws; drawn at random when None and kept.
+    """
+
+    WEIGHT_FILES = {"generator_a2b": "generator_a2b.weights.h5",
+                    "generator_b2a": "generator_b2a.weights.h5",
+                    "discriminator_a": "discriminator_a.weights.h5",
+                    "discriminator_b": "discriminator_b.weights.h5"}
+
+    def __init__(self, generator_a2b, generator_b2a, discriminator_a, discriminator_b,
+                 image_size=128, pool_size=50, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(pool_size) < 0:
+            raise ValueError(f"pool_size must be >= 0, got {pool_size!r}.")
+        self.generator_a2b = generator_a2b
+        self.generator_b2a = generator_b2a
+        self.discriminator_a = discriminator_a
+        self.discriminator_b = discriminator_b
+        self.image_size = int(image_size)
+        self.channels = int(generator_a2b.input_shape[-1])
+        self.image_shape = (self.image_size, self.image_size, self.channels)
+        self.latent_dim = None  # no latents: keeps kerasgan.callbacks.fingerprint working
+        self.pool_size = int(pool_size)
+        self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
+        self.step = self.add_weight(name="step", shape=(), dtype="int64",
+                                    initializer="zeros", trainable=False)
+        self.pool_a = self.pool_b = self.pool_a_count = self.pool_b_count = None
+        if self.pool_size:
+            shape = (self.pool_size,) + self.image_shape
+            self.pool_a = self.add_weight(name="pool_a", shape=shape, dtype="float32",
+                                          initializer="zeros", trainable=False)
+            self.pool_b = self.add_weight(name="pool_b", shape=shape, dtype="float32",
+                                          initializer="zeros", trainable=False)
+            self.pool_a_count = self.add_weight(name="pool_a_count", shape=(), dtype="int64",
+                                                initializer="zeros", trainable=False)
+            self.pool_b_count = self.add_weight(name="pool_b_count", shape=(), dtype="int64",
+                                                initializer="zeros", trainable=False)
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_a_loss_tracker = keras.metrics.Mean(name="d_a_loss")
+        self.d_b_loss_tracker = keras.metrics.Mean(name="d_b_loss")
+        self.cycle_loss_tracker = keras.metrics.Mean(name="cycle_loss")
+        self.identity_loss_tracker = keras.metrics.Mean(name="identity_loss")
+        self.g_optimizer = None
+        self.d_optimizer = None
+        # fit() never calls the model, and save_weights needs it built.
+        self.built = True
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, g_optimizer=None, d_optimizer=None, cycle_weight=10.0,
+                identity_weight=0.5, total_steps=None, jit_compile="auto", **kwargs):
+        """Configures training.
+
+        Args:
+            g_optimizer: one optimizer for both generators; d_optimizer: one for both
+                discriminators. Default Adam(2e-4, beta_1=0.5), with a `LinearDecay`
+                learning rate when `total_steps` is given.
+            cycle_weight: lambda, the weight of each L1 cycle loss.
+            identity_weight: the identity loss weight RELATIVE to `cycle_weight` (the
+                reference's lambda_identity): the identity terms are weighted
+                `cycle_weight * identity_weight`. 0 turns them off.
+            total_steps: training length in steps, for the default optimizers' schedule
+                (constant for the first half, then linear to 0); ignored for optimizers
+                you pass.
+            jit_compile: XLA for the train step ("auto": on with a GPU, off on CPU).
+        """
+        if cycle_weight < 0 or identity_weight < 0:
+            raise ValueError("cycle_weight and identity_weight must be >= 0, got "
+                             f"{cycle_weight!r} and {identity_weight!r}.")
+        self.cycle_weight = float(cycle_weight)
+        self.identity_weight = float(identity_weight)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.jit_compile_setting = jit_compile
+        # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
+        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        self.g_optimizer = keras.optimizers.get(g_optimizer or _default_optimizer(total_steps))
+        self.d_optimizer = keras.optimizers.get(d_optimizer or _default_optimizer(total_steps))
+        # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
+        self.g_optimizer.build(self._g_variables())
+        self.d_optimizer.build(self._d_variables())
+
+    def _g_variables(self):
+        return self.generator_a2b.trainable_variables + self.generator_b2a.trainable_variables
+
+    def _d_variables(self):
+        return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
+
+    def get_compile_config(self):
+        if self.g_optimizer is None:
+            return None
+        return {
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "cycle_weight": self.cycle_weight,
+            "identity_weight": self.identity_weight,
+            "total_steps": self.total_steps,
+            "jit_compile": self.jit_compile_setting,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("g_optimizer", "d_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    # ------------------------------------------------------------------ config
+    _NETWORKS = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
+
+    def get_config(self):
+        config = {"name": self.name, "image_size": self.image_size,
+                  "pool_size": self.pool_size, "seed": self.seed}
+        for key in self._NETWORKS:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls._NETWORKS:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    # ------------------------------------------------------------------ model folders
+    def save_folder_weights(self, path):
+        """Writes the four networks' weights into folder `path` (`WEIGHT_FILES`), each to a
+        temporary name and renamed. (`kerasgan.zoo.save` writes config.json.)"""
+        os.makedirs(path, exist_ok=True)
+        for attribute, filename in self.WEIGHT_FILES.items():
+            tmp = os.path.join(path, ".tmp-" + filename)
+            getattr(self, attribute).save_weights(tmp)
+            os.replace(tmp, os.path.join(path, filename))
+
+    def load_folder_weights(self, path):
+        """Reads the four networks' weights written by `save_folder_weights`."""
+        for attribute, filename in self.WEIGHT_FILES.items():
+            file = os.path.join(path, filename)
+            if not os.path.isfile(file):
+                raise FileNotFoundError(f"Model folder {path!r} lacks {filename}.")
+            getattr(self, attribute).load_weights(file)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def metrics(self):
+        return [self.g_loss_tracker, self.d_a_loss_tracker, self.d_b_loss_tracker,
+                self.cycle_loss_tracker, self.identity_loss_tracker]
+
+    def _key(self, stream, draw=0):
+        return tf.stack([tf.constant(self.seed + stream, tf.int64), self.step * 64 + draw])
+
+    @staticmethod
+    def _per_replica(loss):
+        # Gradients are summed over replicas: a replica's share of the global-batch mean.
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _check_images(self, images, which):
+        shape = tuple(images.shape)
+        if len(shape) != 4 or shape[1:] != self.image_shape:
+            raise ValueError(f"The training images of domain {which} must have shape (batch, "
+                             f"{', '.join(map(str, self.image_shape))}) for this model, got "
+                             f"{shape}.")
+        if not images.dtype.is_floating:
+            raise ValueError(f"The training images of domain {which} must be floats in [-1, 1], "
+                             f"got dtype {images.dtype.name}; kerasgan.data.unpaired_dataset() "
+                             "converts, or scale uint8 pixels with x / 127.5 - 1.")
+
+    def query_pool(self, domain, images):
+        """Passes generated images of `domain` ("a" or "b") through its history pool and
+        returns what the discriminator sees (same shape); updates the pool. See the class
+        docstring for the semantics."""
+        if self.pool_size == 0:
+            return images
+        pool, count = (self.pool_a, self.pool_a_count) if domain == "a" else (
+            self.pool_b, self.pool_b_count)
+        images = tf.cast(images, "float32")
+        n = tf.shape(images)[0]
+        draws = noise.uniform(tf.stack([n, 2]), self._key(10 if domain == "a" else 11))
+        size = self.pool_size
+
+        def body(i, buffer, filled, out):
+            image = images[i]
+
+            def insert():  # not full yet: store the new image and return it
+                return (tf.tensor_scatter_nd_update(buffer, tf.reshape(filled, [1, 1]),
+                                                    image[None]), filled + 1, image)
+
+            def swap():  # return a random stored image, store the new one in its place
+                index = tf.minimum(tf.cast(draws[i, 1] * size, tf.int64), size - 1)
+                return (tf.tensor_scatter_nd_update(buffer, tf.reshape(index, [1, 1]),
+                                                    image[None]), filled, buffer[index])
+
+            def keep():
+                return buffer, filled, image
+
+            buffer, filled, chosen = tf.cond(
+                filled < size, insert, lambda: tf.cond(draws[i, 0] < 0.5, swap, keep))
+            return i + 1, buffer, filled, out.write(i, chosen)
+
+        out = tf.TensorArray(tf.float32, size=n, element_shape=self.image_shape)
+        _, buffer, filled, out = tf.while_loop(
+            lambda i, *_: i < n, body,
+            (tf.constant(0), tf.convert_to_tensor(pool.value), tf.convert_to_tensor(count.value),
+             out))
+        pool.assign(buffer)
+        count.assign(filled)
+        return tf.reshape(out.stack(), tf.shape(images))
+
+    def train_step(self, data):
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise ValueError("CycleGAN trains on batches (images_a, images_b), e.g. from "
+                             "kerasgan.data.unpaired_dataset(dir_a, dir_b); got "
+                             f"{type(data).__name__}.")
+        real_a, real_b = data
+        self._check_images(real_a, "A")
+        self._check_images(real_b, "B")
+        real_a, real_b = tf.cast(real_a, "float32"), tf.cast(real_b, "float32")
+        G, F = self.generator_a2b, self.generator_b2a
+        D_A, D_B = self.discriminator_a, self.discriminator_b
+
+        g_variables = self._g_variables()
+        # Only the generators' weights are watched: the discriminators stay fixed here.
+        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
+            g_tape.watch([v.value for v in g_variables])
+            fake_b = G(real_a, training=True)
+            fake_a = F(real_b, training=True)
+            cycle = self.cycle_weight * (_l1(F(fake_b, training=True), real_a)
+                                         + _l1(G(fake_a, training=True), real_b))
+            if self.identity_weight:
+                identity = self.cycle_weight * self.identity_weight * (
+                    _l1(G(real_b, training=True), real_b) + _l1(F(real_a, training=True), real_a))
+            else:
+                identity = tf.constant(0.0)
+            adversarial = (_mse(D_B(fake_b, training=True), 1.0)
+                           + _mse(D_A(fake_a, training=True), 1.0))
+            g_loss = adversarial + cycle + identity
+            scaled_g_loss = self._per_replica(g_loss)
+        g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
+        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
+
+        seen_fake_a = self.query_pool("a", tf.stop_gradient(fake_a))
+        seen_fake_b = self.query_pool("b", tf.stop_gradient(fake_b))
+        d_variables = self._d_variables()
+        with tf.GradientTape() as d_tape:
+            d_a_loss = 0.5 * (_mse(D_A(real_a, training=True), 1.0)
+                              + _mse(D_A(seen_fake_a, training=True), 0.0))
+            d_b_loss = 0.5 * (_mse(D_B(real_b, training=True), 1.0)
+                              + _mse(D_B(seen_fake_b, training=True), 0.0))
+            scaled_d_loss = self._per_replica(d_a_loss + d_b_loss)
+        d_grads = d_tape.gradient(scaled_d_loss, d_variables)
+        self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
+        self.step.assign_add(1)
+
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_a_loss_tracker.update_state(d_a_loss)
+        self.d_b_loss_tracker.update_state(d_b_loss)
+        self.cycle_loss_tracker.update_state(cycle)
+        self.identity_loss_tracker.update_state(identity)
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
+
+    # ------------------------------------------------------------------ inference
+    def call(self, images, training=False):
+        return self.generator_a2b(images, training=training)
+
+    def translate(self, images, direction="a2b", batch_size=8):
+        """Translates images with G (`"a2b"`) or F (`"b2a"`).
+
+        Args:
+            images: floats in [-1, 1], `(n, H, W, C)` or one image `(H, W, C)`, any H and
+                W: each batch is reflection-padded to a multiple of 4 (at least 8), run and
+                cropped back.
+            direction: "a2b" or "b2a".
+            batch_size: images per forward pass.
+
+        Returns:
+            float32 numpy array of the input's shape, in [-1, 1].
+        """
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        x = np.asarray(images)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        if x.ndim != 4:
+            raise ValueError(f"images must have shape (n, H, W, {self.channels}) or "
+                             f"(H, W, {self.channels}), got {np.shape(images)}.")
+        if x.shape[-1] != self.channels:
+            raise ValueError(f"images must have {self.channels} channels (shape (n, H, W, "
+                             f"{self.channels})), got {x.shape[-1]} (shape {x.shape}).")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; "
+                             "scale uint8 pixels with x / 127.5 - 1.")
+        if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
+            raise ValueError(f"images must be non-empty, got shape {x.shape}.")
+        net = self.generator_a2b if direction == "a2b" else self.generator_b2a
+        h, w = x.shape[1], x.shape[2]
+        ph, pw = max(8, -(-h // 4) * 4) - h, max(8, -(-w // 4) * 4) - w
+        pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
+        out = []
+        for i in range(0, len(x), batch_size):
+            batch = x[i:i + batch_size].astype("float32")
+            if ph or pw:
+                batch = np.pad(batch, pad, mode="reflect" if min(h, w) > 1 else "edge")
+            y = keras.ops.convert_to_numpy(net(batch, training=False))
+            out.append(y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w])
+        result = np.concatenate(out).astype("float32")
+        return result[0] if single else result
+
+
+class TranslationGrid(keras.callbacks.Callback):
+    """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images of A and B
+    in rows of (input, translated, reconstructed), the CycleGAN counterpart of `SampleGrid`.
+
+    Args:
+        directory: where the PNGs go.
+        images_a, images_b: a few fixed images of each domain, floats in [-1, 1]
+            (any size, e.g. the first batch of `unpaired_dataset`).
+    """
+
+    def __init__(self, directory, images_a, images_b, every_n_epochs=1):
+        super().__init__()
+        self.directory, self.every_n_epochs = directory, every_n_epochs
+        self.images_a, self.images_b = np.asarray(images_a), np.asarray(images_b)
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerasgan import callbacks
+
+        if (epoch + 1) % self.every_n_epochs or callbacks._non_finite(logs):
+            return
+        rows = []
+        for x, there, back in ((self.images_a, "a2b", "b2a"), (self.images_b, "b2a", "a2b")):
+            y = self.model.translate(x, there)
+            rows += [np.stack([u, v, w]) for u, v, w in zip(x, y, self.model.translate(y, back))]
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        self.last_path = callbacks.save_grid(np.concatenate(rows), path, columns=3)
+
+
+@zoo.register("cyclegan", kind="translation",
+              tiny={"image_size": 16, "base_channels": 4, "n_blocks": 1, "d_layers": 2,
+                    "pool_size": 4})
+def cyclegan(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channels=None,
+             d_layers=3, upsampling="transpose", pool_size=50, **gan_kwargs):
+    """CycleGAN: ResNet generators with `n_blocks` residual blocks (6 for 128 px, 9 for
+    256 px in the paper) and `base_channels` width, PatchGAN discriminators with `d_layers`
+    stride-2 layers (3 = 70x70 patches) and `d_base_channels` width (default base_channels)."""
+    for key in ("d_steps", "ema_decay"):
+        if gan_kwargs.pop(key, None) not in (None, 1):
+            raise ValueError(f"cyclegan does not support {key!r}.")
+    image_size, channels = int(image_size), int(channels)
+    d_layers = int(d_layers)
+    if image_size < 8 or image_size % 4:
+        raise ValueError(f"cyclegan's image_size must be a multiple of 4 and >= 8, "
+                         f"got {image_size}.")
+    if _patch_side(image_size, d_layers) < 1:
+        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
+                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    d_width = int(d_base_channels or base_channels)
+    nets = dict(
+        generator_a2b=resnet_generator(channels, int(base_channels), int(n_blocks), upsampling,
+                                       name="generator_a2b"),
+        generator_b2a=resnet_generator(channels, int(base_channels), int(n_blocks), upsampling,
+                                       name="generator_b2a"),
+        discriminator_a=patch_discriminator(channels, d_width, d_layers, name="discriminator_a"),
+        discriminator_b=patch_discriminator(channels, d_width, d_layers, name="discriminator_b"))
+    return CycleGAN(**nets, image_size=image_size, pool_size=int(pool_size), **gan_kwargs)
