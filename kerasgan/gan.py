@@ -167,8 +167,9 @@ class GAN(keras.Model):
         return trackers
 
     def _key(self, stream, draw):
-        """Stateless key of random `stream` (0-7) for discriminator step `draw` of this step."""
-        return tf.stack([tf.constant(self.seed, tf.int64), (self.step * 64 + draw) * 8 + stream])
+        """Stateless key of random `stream` (0-63) for discriminator step `draw` (0-63) of this
+        step; streams 0-4 are the base class's (latents, interpolation, augmentation)."""
+        return tf.stack([tf.constant(self.seed, tf.int64), (self.step * 64 + draw) * 64 + stream])
 
     @staticmethod
     def _replica_share(draw_global, batch_size):
@@ -206,6 +207,11 @@ class GAN(keras.Model):
     def generator_inputs(self, batch_size, draw):
         """The generator's training inputs (latents here; subclasses add e.g. noise inputs)."""
         return self._latents(batch_size, draw)
+
+    def fake_images(self, batch_size, draw, generator_step=False):
+        """The training fakes of draw `draw`; `generator_step` marks the generator update's
+        draw (subclasses update running statistics there, e.g. StyleGAN's average w)."""
+        return self.generator(self.generator_inputs(batch_size, draw), training=True)
 
     def augment(self, images, draw, stream):
         """Augmentation applied to every batch the discriminator sees (identity by default).
@@ -260,15 +266,14 @@ class GAN(keras.Model):
         real = tf.cast(real, "float32")
         batch_size = tf.shape(real)[0]
         for draw in range(self.d_steps - 1):
-            fake = self.generator(self.generator_inputs(batch_size, draw), training=True)
-            self._discriminator_step(real, fake, draw)
+            self._discriminator_step(real, self.fake_images(batch_size, draw), draw)
         g_variables = self.generator.trainable_variables
         # Only the generator's weights are watched, so the discriminator update below
         # is not recorded on this tape. (The tape needs the backing tf.Variables.)
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             g_tape.watch([v.value for v in g_variables])
             last = self.d_steps - 1
-            fake = self.generator(self.generator_inputs(batch_size, last), training=True)
+            fake = self.fake_images(batch_size, last, generator_step=True)
             d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
                 real, tf.stop_gradient(fake), last)
             g_loss = self.adversarial_loss.g_loss(

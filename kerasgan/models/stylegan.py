@@ -253,42 +253,10 @@ class StyleGAN(GAN):
             ws = tf.where(first[None, :, None], ws, w2[:, None, :])
         return ws
 
-    def _fakes(self, batch_size, draw, update_w_avg=False):
-        ws = self._mixed_ws(batch_size, draw, update_w_avg)
+    def fake_images(self, batch_size, draw, generator_step=False):
+        """Mapping + style mixing + synthesis; the generator step updates the average w."""
+        ws = self._mixed_ws(batch_size, draw, update_w_avg=generator_step)
         return self.synthesis([ws] + self._noise(batch_size, draw), training=True)
-
-    def train_step(self, data):
-        # GAN.train_step with the generator pass replaced by mapping + mixing + synthesis.
-        real = data[0] if isinstance(data, (tuple, list)) else data
-        self._check_images(real)
-        real = tf.cast(real, "float32")
-        batch_size = tf.shape(real)[0]
-        for draw in range(self.d_steps - 1):
-            self._discriminator_step(real, self._fakes(batch_size, draw), draw)
-        g_variables = self.generator.trainable_variables
-        with tf.GradientTape(watch_accessed_variables=False) as g_tape:
-            g_tape.watch([v.value for v in g_variables])
-            last = self.d_steps - 1
-            fake = self._fakes(batch_size, last, update_w_avg=True)
-            d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                real, tf.stop_gradient(fake), last)
-            g_loss = self.adversarial_loss.g_loss(
-                self.discriminator(self.augment(fake, last, 2), training=True))
-            scaled_g_loss = self._per_replica(g_loss)
-        g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
-        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
-        self.step.assign_add(1)
-        if self.ema_generator is not None:
-            self._update_ema()
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))
-        self.fake_score_tracker.update_state(tf.reduce_mean(tf.cast(fake_logits, "float32")))
-        self.penalty_tracker.update_state(penalty)
-        logs = {m.name: m.result() for m in self.metrics}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
-        return logs
 
     # ------------------------------------------------------------------ sampling
     def call(self, inputs, training=False):
