@@ -8,6 +8,17 @@ from kerasgan import losses as losses_lib
 from kerasgan import noise
 
 
+def check_images(images, image_shape, what, converter):
+    """Refuses a training batch of the wrong shape or a non-float dtype, naming both."""
+    shape = tuple(images.shape)
+    if len(shape) != 4 or shape[1:] != tuple(image_shape):
+        raise ValueError(f"{what} must have shape (batch, {', '.join(map(str, image_shape))}) "
+                         f"for this model, got {shape}.")
+    if not images.dtype.is_floating:
+        raise ValueError(f"{what} must be floats in [-1, 1], got dtype {images.dtype.name}; "
+                         f"{converter} converts, or scale uint8 pixels with x / 127.5 - 1.")
+
+
 def _default_optimizer():
     # Radford et al. (DCGAN): Adam, lr 2e-4, beta_1 0.5.
     return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
@@ -195,14 +206,17 @@ class GAN(keras.Model):
             lambda n: noise.uniform(tf.stack([n, 1, 1, 1]), self._key(1, draw)), batch_size)
 
     def _check_images(self, real):
-        if tuple(real.shape[1:]) != self.image_shape:
-            raise ValueError(f"The training images must have shape (batch, "
-                             f"{', '.join(map(str, self.image_shape))}) for this model, got "
-                             f"{tuple(real.shape)}.")
-        if not real.dtype.is_floating:
-            raise ValueError(f"The training images must be floats in [-1, 1], got dtype "
-                             f"{real.dtype.name}; kerasgan.data.image_dataset() converts, "
-                             "or scale uint8 pixels with x / 127.5 - 1.")
+        check_images(real, self.image_shape, "The training images", "kerasgan.data.image_dataset()")
+
+    def _check_latents(self, latents):
+        """`latents` as float32 numpy `(n, latent_dim)`, or a ValueError naming expected and got."""
+        latents = np.asarray(latents)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (n, {self.latent_dim}), "
+                             f"got {latents.shape}.")
+        if not np.issubdtype(latents.dtype, np.floating):
+            raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
+        return latents.astype("float32")
 
     def generator_inputs(self, batch_size, draw):
         """The generator's training inputs (latents here; subclasses add e.g. noise inputs)."""
@@ -334,13 +348,8 @@ class GAN(keras.Model):
         """
         if latents is None:
             latents = self.latents(n, seed)
-        latents = np.asarray(latents)
-        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
-            raise ValueError(f"latents must have shape (n, {self.latent_dim}), "
-                             f"got {latents.shape}.")
-        if not np.issubdtype(latents.dtype, np.floating):
-            raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
-        out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size].astype("float32"),
+        latents = self._check_latents(latents)
+        out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size],
                                                        training=False))
                for i in range(0, len(latents), batch_size)]
         return np.concatenate(out).astype("float32")

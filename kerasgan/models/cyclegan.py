@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from kerasgan import noise
+from kerasgan.gan import check_images
 from kerasgan import zoo
 
 DIRECTIONS = ("a2b", "b2a")
@@ -360,15 +361,8 @@ class CycleGAN(keras.Model):
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def _check_images(self, images, which):
-        shape = tuple(images.shape)
-        if len(shape) != 4 or shape[1:] != self.image_shape:
-            raise ValueError(f"The training images of domain {which} must have shape (batch, "
-                             f"{', '.join(map(str, self.image_shape))}) for this model, got "
-                             f"{shape}.")
-        if not images.dtype.is_floating:
-            raise ValueError(f"The training images of domain {which} must be floats in [-1, 1], "
-                             f"got dtype {images.dtype.name}; kerasgan.data.unpaired_dataset() "
-                             "converts, or scale uint8 pixels with x / 127.5 - 1.")
+        check_images(images, self.image_shape, f"The training images of domain {which}",
+                     "kerasgan.data.unpaired_dataset()")
 
     def query_pool(self, domain, images):
         """Passes generated images of `domain` ("a" or "b") through its history pool and

@@ -276,15 +276,6 @@ class StyleGAN(GAN):
         rng = np.random.default_rng(None if seed is None else [int(seed), 0x5E1D])
         return [rng.standard_normal((int(n),) + s).astype("float32") for s in self.noise_shapes]
 
-    def _check_latents(self, latents):
-        latents = np.asarray(latents)
-        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
-            raise ValueError(f"latents must have shape (n, {self.latent_dim}), "
-                             f"got {latents.shape}.")
-        if not np.issubdtype(latents.dtype, np.floating):
-            raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
-        return latents.astype("float32")
-
     def ws(self, latents, truncation_psi=1.0, batch_size=256):
         """w+ `(n, num_ws, w_dim)` of `latents` from the sampler, truncated towards the
         tracked average w by `truncation_psi` (1: none, 0: the average w)."""
