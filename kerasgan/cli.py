@@ -223,9 +223,9 @@ def _strategy(name, seed):
 
 def _is_chief():
     """Whether this process writes the run directory (one writer per cluster)."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    if "chief" in cluster:
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = tf_config.get("task", {})
+    if "chief" in tf_config.get("cluster", {}):
         return task.get("type") == "chief"
     return task.get("index", 0) == 0
 
