@@ -1,4 +1,4 @@
-"""The `kerasgan` command: list | train | sample."""
+"""The `kerasgan` command: list | train | sample | translate | evaluate | export."""
 import argparse
 import json
 import os
@@ -119,7 +119,52 @@ def build_parser():
                           help="Inception-V3 no-top weights file (needed offline)")
     features.add_argument("--features", metavar="MODEL.keras",
                           help="any Keras model mapping images in [-1, 1] to feature vectors")
+
+    export = commands.add_parser("export", help="write SavedModel / TFLite artifacts of a "
+                                                "generator, with a parity report")
+    export.add_argument("model", help="run directory, .keras file or preset")
+    export.add_argument("--out", required=True, help="directory for the artifacts and "
+                                                     "export_report.json")
+    export.add_argument("--formats", type=_choices(("saved_model", "tflite")),
+                        default=["saved_model", "tflite"], help="comma-separated "
+                        "(default saved_model,tflite)")
+    export.add_argument("--quantize", type=_choices(("float32", "float16", "dynamic", "int8")),
+                        default=["float32", "float16", "dynamic", "int8"],
+                        help="TFLite quantizations, comma-separated (default all four)")
+    export.add_argument("--batch-size", type=_positive_int, default=1,
+                        help="the signature's fixed batch (default 1)")
+    export.add_argument("--uint8", action="store_true",
+                        help="images in and out as uint8 RGB [0, 255] instead of [-1, 1]")
+    export.add_argument("--direction", type=_choices(("a2b", "b2a")), default=["a2b", "b2a"],
+                        help="translation models: which generators (default a2b,b2a)")
+    export.add_argument("--image-size", type=_positive_int,
+                        help="translation models: the artifact's input size (default: the "
+                             "training size)")
+    export.add_argument("--calibration-data", metavar="DIR",
+                        help="images for int8 calibration and the parity check of translation "
+                             "models (needed for their int8)")
+    export.add_argument("--truncation-psi", type=float, default=1.0,
+                        help="StyleGAN: truncation baked into the artifact (default 1: off)")
+    export.add_argument("--threads", type=_choices(None, int), default=[1],
+                        help="LiteRT threads to time, comma-separated (default 1)")
+    export.add_argument("--strict", action="store_true",
+                        help="exit 1 when an artifact's error exceeds its tolerance")
     return parser
+
+
+def _choices(allowed, convert=str):
+    """A comma-separated list of values from `allowed` (any value when None)."""
+    def parse(text):
+        try:
+            values = [convert(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        bad = [v for v in values if allowed is not None and v not in allowed]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated values from {', '.join(allowed)}, got {text!r}")
+        return values
+    return parse
 
 
 def cmd_list(args):
@@ -415,8 +460,54 @@ def cmd_evaluate(args):
     return 0
 
 
+def _calibration_images(args, model):
+    import numpy as np
+    from kerasgan import data
+
+    if args.calibration_data is None:
+        return None
+    size = args.image_size or model.image_shape[0]
+    dataset = data.image_dataset(args.calibration_data, image_size=size,
+                                 channels=model.image_shape[-1], batch_size=16, shuffle=False)
+    from kerasgan.export import CALIBRATION_SAMPLES
+    images = np.concatenate([batch.numpy() for batch in dataset])
+    return images[:CALIBRATION_SAMPLES]
+
+
+def cmd_export(args):
+    from kerasgan import export, zoo
+
+    model = zoo.load(args.model)
+    if args.truncation_psi != 1.0 and not hasattr(model, "noise_shapes"):
+        raise UsageError("--truncation-psi applies to StyleGAN models only.")
+    translation = hasattr(model, "translate")
+    if not translation and (args.image_size or args.calibration_data):
+        raise UsageError("--image-size and --calibration-data apply to image-to-image models "
+                         "(cyclegan) only.")
+    report = export.export(model, args.out, formats=args.formats, quantizations=args.quantize,
+                           batch_size=args.batch_size, uint8_images=args.uint8,
+                           directions=args.direction, truncation_psi=args.truncation_psi,
+                           calibration_images=_calibration_images(args, model),
+                           image_size=args.image_size, latency_threads=args.threads,
+                           source=args.model)
+    print(f"{'artifact':<34} {'size':>10} {'max err':>9} {'mean err':>9} {'tol':>8}  latency")
+    for artifact in report["artifacts"]:
+        latency = ", ".join(f"{ms:.2f} ms ({t} thr)" for t, ms in
+                            artifact.get("latency_ms_per_image", {}).items())
+        print(f"{artifact['path']:<34} {artifact['size_bytes'] / 1e6:>8.2f}MB "
+              f"{artifact['max_abs_error']:>9.2e} {artifact['mean_abs_error']:>9.2e} "
+              f"{artifact['tolerance']:>8.1e}  {latency}")
+    bad = export.flagged(report)
+    for artifact in bad:
+        print(f"kerasgan: warning: {artifact['path']}: max abs error "
+              f"{artifact['max_abs_error']:.3g} exceeds the tolerance {artifact['tolerance']:.3g}",
+              file=sys.stderr)
+    print(f"Wrote {os.path.join(os.path.abspath(args.out), export.REPORT_FILE)}")
+    return 1 if bad and args.strict else 0
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
-            "translate": cmd_translate, "evaluate": cmd_evaluate}
+            "translate": cmd_translate, "evaluate": cmd_evaluate, "export": cmd_export}
 
 
 def main(argv=None):

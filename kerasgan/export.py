@@ -1,0 +1,523 @@
+"""Export generators to SavedModel and TFLite, with a parity report.
+
+    from kerasgan import export
+    export.saved_model(gan, "out/saved_model")
+    export.tflite(gan, "out/generator.tflite", quantization="float16")
+    report = export.export(gan, "out")          # every format, plus out/export_report.json
+
+`model` is a live zoo model (`GAN`, `StyleGAN`, `CycleGAN`), a run directory, a saved
+`.keras` file or a preset (anything `kerasgan.zoo.load` takes). The exported signature is
+`serving_default`, batch 1 unless asked, with named tensors:
+
+- generation: inputs `latent (batch, latent_dim)` float32 standard normal, and for StyleGAN
+  `noise_0 .. noise_K (batch, H, W, 1)` float32 standard normal (random ops cannot be
+  exported, so the noise is an input); output `image (batch, H, W, C)`;
+- translation (CycleGAN, one artifact per direction): input `image (batch, H, W, C)`;
+  output `image`.
+
+Images are float32 in [-1, 1], or with `uint8_images=True` uint8 RGB in [0, 255] (the
+translation input too), so an app needs no pre- or post-processing.
+
+TFLite artifacts use builtin ops only: a model that would need TensorFlow (Flex) ops raises
+`ExportError` naming the ops. Quantizations: "float32", "float16" (weights in float16),
+"dynamic" (dynamic-range: int8 weights, float activations) and "int8" (full integer, with a
+representative set drawn from the generator's own input distribution, or from calibration
+images for translation; inputs and outputs stay float32 / uint8).
+"""
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+FORMATS = ("saved_model", "tflite")
+DIRECTIONS = ("a2b", "b2a")
+REPORT_FILE = "export_report.json"
+# Max abs error against the Keras generator on the [-1, 1] scale above which an artifact is
+# flagged. Measured on the zoo's presets and tiny configs (docs/export.md); uint8 outputs
+# add up to 1/127.5 of rounding.
+TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 0.05, "dynamic": 0.25,
+              "int8": 0.35}
+CALIBRATION_SAMPLES = 64
+PARITY_SAMPLES = 8
+
+
+class ExportError(RuntimeError):
+    """A generator cannot be exported as asked (e.g. it needs non-builtin TFLite ops)."""
+
+
+# --------------------------------------------------------------------------- the models
+class _Target:
+    """One exportable generator: its Keras model and how to feed it."""
+
+    def __init__(self, name, model, input_names, kind, input_shapes, preprocess=None):
+        self.name = name  # "generator", "a2b" or "b2a": used in file names
+        self.model = model
+        self.input_names = input_names
+        self.kind = kind
+        self._input_shapes = [tuple(int(d) for d in s) for s in input_shapes]
+        self.preprocess = preprocess  # e.g. StyleGAN's truncation, applied inside the graph
+
+    def input_shapes(self):
+        return list(self._input_shapes)
+
+    def output_shape(self):
+        if self.kind == "translation":
+            return self._input_shapes[0]
+        return tuple(int(d) for d in self.model.output_shape[1:])
+
+
+def _resolve(model):
+    from kerasgan import zoo
+
+    if isinstance(model, (str, os.PathLike)):
+        return zoo.load(os.fspath(model))
+    return model
+
+
+def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
+    """The generators of `model` to export, by name."""
+    model = _resolve(model)
+    if hasattr(model, "generator_a2b"):
+        bad = [d for d in directions if d not in DIRECTIONS]
+        if bad or not directions:
+            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "
+                             f"got {list(directions)!r}.")
+        size = model.image_size if image_size is None else image_size
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+                or size < 8 or size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
+                             f"downsamples twice), got {size!r}.")
+        shape = (int(size), int(size), model.channels)
+        return model, [_Target(d, getattr(model, f"generator_{d}"), ["image"], "translation",
+                               [shape]) for d in directions]
+    if not hasattr(model, "sampler"):
+        raise TypeError(f"Expected a kerasgan model (GAN, StyleGAN or CycleGAN), a run "
+                        f"directory or a preset, got {type(model).__name__}.")
+    generator = model.sampler  # the EMA generator where there is one
+    names = [t.name.split(":")[0] for t in generator.inputs]
+    if len(names) == 1:
+        names = ["latent"]
+    preprocess = None
+    if float(truncation_psi) != 1.0:
+        if not hasattr(model, "noise_shapes"):
+            raise ValueError("truncation_psi applies to StyleGAN models only.")
+        preprocess = _truncation(generator, float(truncation_psi))
+    shapes = [t.shape[1:] for t in generator.inputs]
+    return model, [_Target("generator", generator, names, "generation", shapes, preprocess)]
+
+
+def _truncation(generator, psi):
+    """StyleGAN's generator with w pulled towards the tracked average w by `psi`."""
+    import keras
+
+    mapping, truncation = generator.get_layer("mapping"), generator.get_layer("truncation")
+    synthesis = generator.get_layer("synthesis")
+    num_ws = int(synthesis.inputs[0].shape[1])
+
+    def run(inputs):
+        w = truncation.truncate(mapping(inputs[0], training=False), psi)
+        ws = keras.ops.repeat(keras.ops.expand_dims(w, 1), num_ws, axis=1)
+        return synthesis([ws] + list(inputs[1:]), training=False)
+    return run
+
+
+def _serving_function(target, batch_size, uint8_images):
+    import tensorflow as tf
+
+    shapes = target.input_shapes()
+    image_input = target.kind == "translation"
+    specs = [tf.TensorSpec((batch_size,) + shape,
+                           tf.uint8 if (image_input and uint8_images) else tf.float32, name=name)
+             for name, shape in zip(target.input_names, shapes)]
+    run = target.preprocess or (lambda inputs: target.model(inputs, training=False))
+
+    def serve(*inputs):
+        inputs = list(inputs)
+        if image_input and uint8_images:
+            inputs = [tf.cast(x, tf.float32) / 127.5 - 1.0 for x in inputs]
+        image = run(inputs if len(inputs) > 1 else inputs[0])
+        if uint8_images:
+            image = tf.cast(tf.clip_by_value(tf.round((image + 1.0) * 127.5), 0.0, 255.0),
+                            tf.uint8)
+        return {"image": image}
+    return serve, specs
+
+
+# --------------------------------------------------------------------------- inputs
+def _sample_inputs(target, n, seed, images=None):
+    """`n` inputs by name, float32: standard normal for latents and noise (the training
+    distribution); for translation the given images, or smooth random ones."""
+    shapes = target.input_shapes()
+    if target.kind == "generation":
+        rng = np.random.default_rng(seed)
+        return {name: rng.standard_normal((n,) + shape).astype("float32")
+                for name, shape in zip(target.input_names, shapes)}
+    shape = shapes[0]
+    if images is None:
+        images = _smooth_images(n, shape, seed)
+    images = np.asarray(images, "float32")
+    if images.shape[1:] != shape:
+        raise ValueError(f"calibration images must have shape (n,) + {shape}, floats in "
+                         f"[-1, 1], got {images.shape}.")
+    reps = -(-n // len(images))
+    return {"image": np.concatenate([images] * reps)[:n]}
+
+
+def _smooth_images(n, shape, seed):
+    """Deterministic blurry colour fields in [-1, 1]: photo-like low frequencies."""
+    rng = np.random.default_rng(seed)
+    h, w, c = shape
+    coarse = rng.uniform(-1, 1, (n, 4, 4, c))
+    rows = np.linspace(0, 3, h)
+    cols = np.linspace(0, 3, w)
+    r0, c0 = np.floor(rows).astype(int).clip(0, 2), np.floor(cols).astype(int).clip(0, 2)
+    fr, fc = (rows - r0)[None, :, None, None], (cols - c0)[None, None, :, None]
+    top = coarse[:, r0][:, :, c0] * (1 - fc) + coarse[:, r0][:, :, c0 + 1] * fc
+    bottom = coarse[:, r0 + 1][:, :, c0] * (1 - fc) + coarse[:, r0 + 1][:, :, c0 + 1] * fc
+    return (top * (1 - fr) + bottom * fr).astype("float32")
+
+
+def _as_feed(inputs, uint8_images, kind):
+    if uint8_images and kind == "translation":
+        return {k: np.clip(np.round((v + 1.0) * 127.5), 0, 255).astype("uint8")
+                for k, v in inputs.items()}
+    return inputs
+
+
+def _to_unit_range(image):
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image.astype("float32") / 127.5 - 1.0
+    return image.astype("float32")
+
+
+def _batches(inputs, batch_size):
+    n = len(next(iter(inputs.values())))
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield {k: v[i:i + batch_size] for k, v in inputs.items()}
+
+
+def _reference(target, inputs, uint8_images, batch_size=16):
+    """What the Keras generator outputs for `inputs`, float32 on [-1, 1]."""
+    import keras
+
+    run = target.preprocess or (lambda x: target.model(x, training=False))
+    feed = inputs
+    if uint8_images and target.kind == "translation":  # the artifact sees rounded pixels
+        feed = {k: _to_unit_range(v) for k, v in _as_feed(inputs, True, target.kind).items()}
+    out = []
+    n = len(next(iter(feed.values())))
+    for i in range(0, n, batch_size):
+        batch = [feed[name][i:i + batch_size] for name in target.input_names]
+        out.append(keras.ops.convert_to_numpy(run(batch if len(batch) > 1 else batch[0])))
+    return np.concatenate(out).astype("float32")
+
+
+# --------------------------------------------------------------------------- writers
+def _write_saved_model(target, path, batch_size, uint8_images):
+    import keras
+
+    serve, specs = _serving_function(target, batch_size, uint8_images)
+    archive = keras.export.ExportArchive()
+    archive.track(target.model)
+    archive.add_endpoint("serve", serve, input_signature=specs)
+    tmp = path.rstrip("/\\") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    archive.write_out(tmp, verbose=False)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)  # never a half-written SavedModel under the final name
+    return path
+
+
+def _converter(saved_model_dir, quantization, representative):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
+def _convert(converter):
+    import tensorflow as tf
+
+    try:
+        with warnings.catch_warnings():  # calibration uses the deprecated tf.lite.Interpreter
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    except Exception as error:  # ConverterError and friends: say which ops, not a stack
+        text = str(error)
+        ops = sorted(set(re.findall(r"'?tf\.(\w+)'?", text)))
+        if isinstance(error, getattr(tf.lite, "ConverterError", ())) or ops:
+            raise ExportError(
+                "TFLite conversion with builtin ops only failed"
+                + (f"; the model needs these TensorFlow ops: {', '.join(ops)}" if ops else "")
+                + f". Converter said: {text.strip().splitlines()[0] if text.strip() else ''}"
+            ) from error
+        raise
+
+
+def _interpreter(model_path=None, model_content=None, num_threads=1):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # TensorFlow's own, deprecated but present
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Interpreter(model_path=model_path, model_content=model_content,
+                           num_threads=num_threads)
+
+
+def tflite_ops(path_or_bytes):
+    """The sorted op names of a `.tflite` model (what the interpreter will run)."""
+    kwargs = ({"model_content": path_or_bytes} if isinstance(path_or_bytes, bytes)
+              else {"model_path": os.fspath(path_or_bytes)})
+    return sorted({op["op_name"] for op in _interpreter(**kwargs)._get_ops_details()})
+
+
+def _check_builtin(content):
+    ops = tflite_ops(content)
+    custom = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+    if custom:
+        raise ExportError(f"The TFLite model needs non-builtin ops {custom}; it would not run "
+                          "on the plain LiteRT runtime.")
+    return ops
+
+
+def _tflite_bytes(target, quantization, batch_size, uint8_images, calibration, seed,
+                  saved_model_dir=None):
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    if quantization == "int8" and target.kind == "translation" and calibration is None:
+        raise ValueError("int8 export of an image-to-image generator needs calibration images "
+                         "(calibration_images=, or --calibration-data DIR on the command "
+                         "line): photos like those it will translate.")
+    with contextlib.ExitStack() as stack:
+        if saved_model_dir is None:
+            saved_model_dir = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()),
+                                           "saved_model")
+            _write_saved_model(target, saved_model_dir, batch_size, uint8_images)
+
+        def representative():
+            samples = _sample_inputs(target, CALIBRATION_SAMPLES, seed + 1, calibration)
+            for batch in _batches(_as_feed(samples, uint8_images, target.kind), batch_size):
+                yield batch
+        content = _convert(_converter(saved_model_dir, quantization, representative))
+    _check_builtin(content)
+    return content
+
+
+def _write_bytes(content, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "wb") as f:
+        f.write(content)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+# --------------------------------------------------------------------------- public API
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(batch_size)
+
+
+def _single_target(model, direction, truncation_psi, image_size):
+    directions = DIRECTIONS if direction is None else (direction,)
+    model, targets = _targets(model, directions, truncation_psi, image_size)
+    if len(targets) > 1:
+        raise ValueError("A CycleGAN has two generators: pass direction='a2b' or 'b2a'.")
+    return targets[0]
+
+
+def saved_model(model, path, batch_size=1, uint8_images=False, direction=None,
+                truncation_psi=1.0, image_size=None):
+    """Writes the generator of `model` as a SavedModel with a `serving_default` signature.
+
+    Args:
+        model: a zoo model, run directory, `.keras` file or preset.
+        path: the SavedModel directory (replaced if it exists).
+        batch_size: the signature's fixed batch (1 for phones).
+        uint8_images: images at the boundary are uint8 RGB [0, 255] instead of floats.
+        direction: "a2b" or "b2a" for a CycleGAN.
+        truncation_psi: StyleGAN's truncation baked into the graph (1: off).
+        image_size: a CycleGAN artifact's input size (default: its training size).
+
+    Returns:
+        `path`.
+    """
+    target = _single_target(model, direction, truncation_psi, image_size)
+    return _write_saved_model(target, os.fspath(path), _check_batch_size(batch_size),
+                              uint8_images)
+
+
+def tflite(model, path, quantization="float32", batch_size=1, uint8_images=False,
+           direction=None, truncation_psi=1.0, calibration_images=None, seed=0,
+           image_size=None):
+    """Writes the generator of `model` as a `.tflite` file of builtin ops only.
+
+    Args:
+        model, batch_size, uint8_images, direction, truncation_psi, image_size: as in
+            `saved_model`.
+        path: the `.tflite` file.
+        quantization: "float32", "float16", "dynamic" or "int8".
+        calibration_images: for int8 translation models, floats in [-1, 1]
+            `(n, H, W, C)` at the model's image size.
+        seed: seed of the representative latents drawn for int8.
+
+    Returns:
+        `path`. Raises `ExportError` if the model needs non-builtin ops.
+    """
+    target = _single_target(model, direction, truncation_psi, image_size)
+    content = _tflite_bytes(target, quantization, _check_batch_size(batch_size), uint8_images,
+                            calibration_images, int(seed))
+    return _write_bytes(content, os.fspath(path))
+
+
+def run_tflite(path, inputs, num_threads=1):
+    """Runs a `.tflite` signature on `inputs` (a dict of arrays, any number of rows, batched
+    to the model's batch) and returns its `image` output."""
+    runner = _interpreter(model_path=os.fspath(path), num_threads=num_threads) \
+        .get_signature_runner("serving_default")
+    batch = next(iter(runner.get_input_details().values()))["shape"][0]
+    return np.concatenate([runner(**chunk)["image"] for chunk in _batches(inputs, batch)])
+
+
+def _latency_ms(path, inputs, num_threads, repeats=5):
+    runner = _interpreter(model_path=path, num_threads=num_threads) \
+        .get_signature_runner("serving_default")
+    feed = next(_batches(inputs, next(iter(runner.get_input_details().values()))["shape"][0]))
+    runner(**feed)  # warm-up: allocation, XNNPACK packing
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        runner(**feed)
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)) / len(next(iter(feed.values()))), 3)
+
+
+def _saved_model_outputs(path, inputs):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    batch = int(serve.structured_input_signature[1][next(iter(inputs))].shape[0])
+    return np.concatenate([serve(**{k: tf.constant(v) for k, v in chunk.items()})["image"]
+                           .numpy() for chunk in _batches(inputs, batch)])
+
+
+def _parity(output, reference, tolerance, uint8_images):
+    error = np.abs(_to_unit_range(output) - reference)
+    tolerance = tolerance + (1 / 127.5 if uint8_images else 0.0)
+    return {"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean()),
+            "tolerance": round(tolerance, 6), "within_tolerance": bool(error.max() <= tolerance)}
+
+
+def _signature(target, batch_size, uint8_images):
+    image_dtype = "uint8" if uint8_images else "float32"
+    inputs = [{"name": name, "shape": [batch_size, *shape],
+               "dtype": image_dtype if target.kind == "translation" else "float32"}
+              for name, shape in zip(target.input_names, target.input_shapes())]
+    return {"inputs": inputs,
+            "outputs": [{"name": "image", "shape": [batch_size, *target.output_shape()],
+                         "dtype": image_dtype}],
+            "image_range": "[0, 255] RGB" if uint8_images else "[-1, 1] RGB"}
+
+
+def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=1,
+           uint8_images=False, directions=DIRECTIONS, truncation_psi=1.0,
+           calibration_images=None, seed=0, tolerances=None, latency_threads=(1,),
+           image_size=None, source=None):
+    """Writes every requested artifact of `model` into `out` and `out/export_report.json`.
+
+    For each artifact the report holds its path, size, signature, op list (TFLite), the max
+    and mean absolute error against the Keras generator on `PARITY_SAMPLES` fixed inputs
+    (drawn with `seed`; for translation the calibration images when given), the tolerance
+    (`TOLERANCES`, overridable per format with `tolerances`) and whether it was met, and the
+    LiteRT latency per image for each of `latency_threads`. The parity inputs and the Keras
+    outputs are saved as `golden_NAME.npz` so any runtime can be checked against them.
+
+    Returns:
+        the report (a dict).
+    """
+    formats, quantizations = list(formats), list(quantizations)
+    for value, allowed, what in ((formats, FORMATS, "formats"),
+                                 (quantizations, QUANTIZATIONS, "quantizations")):
+        bad = [v for v in value if v not in allowed]
+        if bad or not value:
+            raise ValueError(f"{what} must be a non-empty subset of {allowed}, got {value!r}.")
+    batch_size = _check_batch_size(batch_size)
+    tolerances = {**TOLERANCES, **(tolerances or {})}
+    if source is None and isinstance(model, (str, os.PathLike)):
+        source = model
+    model, targets = _targets(model, directions, truncation_psi, image_size)
+    if calibration_images is not None:
+        calibration_images = np.asarray(calibration_images, "float32")
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    report = {"source": os.fspath(source) if source else type(model).__name__,
+              "architecture": getattr(model, "spec", {}).get("architecture"),
+              "batch_size": batch_size, "uint8_images": bool(uint8_images),
+              "truncation_psi": float(truncation_psi),
+              "parity": f"{PARITY_SAMPLES} inputs drawn with seed {seed}; errors on the "
+                        "[-1, 1] scale against the Keras generator",
+              "artifacts": []}
+    for target in targets:
+        n = max(PARITY_SAMPLES, batch_size) // batch_size * batch_size
+        inputs = _sample_inputs(target, n, seed, calibration_images)
+        reference = _reference(target, inputs, uint8_images)
+        feed = _as_feed(inputs, uint8_images, target.kind)
+        np.savez(os.path.join(out, f"golden_{target.name}.npz"), **feed,
+                 expected_image=reference)
+        signature = _signature(target, batch_size, uint8_images)
+        sm_dir = os.path.join(out, f"{target.name}_saved_model")
+        keep_saved_model = "saved_model" in formats
+        _write_saved_model(target, sm_dir, batch_size, uint8_images)
+        if keep_saved_model:
+            report["artifacts"].append({
+                "name": target.name, "format": "saved_model", "quantization": "float32",
+                "path": os.path.basename(sm_dir), "size_bytes": _size(sm_dir), **signature,
+                **_parity(_saved_model_outputs(sm_dir, feed), reference,
+                          tolerances["saved_model"], uint8_images)})
+        if "tflite" in formats:
+            for quantization in quantizations:
+                path = os.path.join(out, f"{target.name}_{quantization}.tflite")
+                _write_bytes(_tflite_bytes(target, quantization, batch_size, uint8_images,
+                                           calibration_images, int(seed), sm_dir), path)
+                report["artifacts"].append({
+                    "name": target.name, "format": "tflite", "quantization": quantization,
+                    "path": os.path.basename(path), "size_bytes": os.path.getsize(path),
+                    **signature, "ops": tflite_ops(path),
+                    **_parity(run_tflite(path, feed), reference, tolerances[quantization],
+                              uint8_images),
+                    "latency_ms_per_image": {str(t): _latency_ms(path, feed, t)
+                                             for t in latency_threads}})
+        if not keep_saved_model:
+            shutil.rmtree(sm_dir)
+    _write_bytes(json.dumps(report, indent=2).encode(), os.path.join(out, REPORT_FILE))
+    return report
+
+
+def _size(path):
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def flagged(report):
+    """The artifacts of a report whose error exceeds their tolerance."""
+    return [a for a in report["artifacts"] if not a["within_tolerance"]]

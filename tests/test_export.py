@@ -1,0 +1,242 @@
+"""Export: SavedModel and TFLite artifacts of every zoo generator, checked numerically."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasgan import cli, export, zoo
+from kerasgan.layers import NoiseInjection
+
+RUNNER = os.path.join(os.path.dirname(__file__), os.pardir, "export", "run_tflite.py")
+# Runs a script with tensorflow, keras and kerasgan made unimportable: the device side.
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "kerasgan"):
+            raise ImportError(name + " imported on the device side")
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+# What the tiny configs reach (docs/export.md has the numbers for trained models).
+TINY_TOLERANCE = {"saved_model": 1e-5, "float32": 1e-5, "float16": 5e-3}
+
+
+def tiny(arch, **overrides):
+    return zoo.create(arch, **{**zoo.tiny_config(arch), "seed": 0, **overrides})
+
+
+def calibration(model, n=8):
+    if zoo.kind(model.spec["architecture"]) != "translation":
+        return None
+    return np.random.default_rng(0).uniform(-1, 1, (n,) + model.image_shape).astype("float32")
+
+
+def run_device_side(*args):
+    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, RUNNER, *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("arch", zoo.list())
+def test_every_architecture_exports_in_every_format(arch, tmp_path):
+    model = tiny(arch)
+    report = export.export(model, tmp_path, calibration_images=calibration(model))
+
+    assert json.load(open(tmp_path / export.REPORT_FILE)) == report
+    names = ["a2b", "b2a"] if zoo.kind(arch) == "translation" else ["generator"]
+    artifacts = {(a["name"], a["format"], a["quantization"]): a for a in report["artifacts"]}
+    assert set(artifacts) == {(n, "saved_model", "float32") for n in names} | {
+        (n, "tflite", q) for n in names for q in export.QUANTIZATIONS}
+    for (name, fmt, quantization), artifact in artifacts.items():
+        path = tmp_path / artifact["path"]
+        assert path.exists() and artifact["size_bytes"] > 0
+        assert np.isfinite(artifact["max_abs_error"]) and artifact["mean_abs_error"] >= 0
+        key = "saved_model" if fmt == "saved_model" else quantization
+        if key in TINY_TOLERANCE:
+            assert artifact["max_abs_error"] <= TINY_TOLERANCE[key], artifact
+        if fmt == "tflite":
+            assert artifact["ops"] and not [op for op in artifact["ops"]
+                                            if op.startswith("Flex") or op == "CUSTOM"]
+            assert export.tflite_ops(path) == artifact["ops"]
+            assert artifact["latency_ms_per_image"]["1"] > 0
+        assert artifact["inputs"][0]["shape"][0] == 1  # batch 1 for phones
+        assert artifact["outputs"] == [{"name": "image", "shape": [1, *model.image_shape],
+                                        "dtype": "float32"}]
+
+
+def test_tflite_matches_keras_on_new_inputs_and_names_its_tensors(tmp_path):
+    gan = tiny("dcgan")
+    path = export.tflite(gan, tmp_path / "g.tflite", quantization="float32")
+    latents = gan.latents(3, seed=7)
+    out = export.run_tflite(path, {"latent": latents})
+    np.testing.assert_allclose(out, gan.generate(latents=latents), atol=1e-5)
+    runner = export._interpreter(model_path=str(path)).get_signature_runner()
+    assert list(runner.get_input_details()) == ["latent"]
+    assert list(runner.get_output_details()) == ["image"]
+
+
+def test_saved_model_matches_keras_and_serves_a_fixed_batch(tmp_path):
+    gan = tiny("vanilla")
+    path = export.saved_model(gan, tmp_path / "sm", batch_size=4)
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    latents = gan.latents(4, seed=3)
+    out = serve(latent=tf.constant(latents))["image"].numpy()
+    np.testing.assert_allclose(out, gan.generate(latents=latents), atol=1e-5)
+    with pytest.raises(Exception):
+        serve(latent=tf.constant(gan.latents(2, seed=3)))
+
+
+def test_stylegan_artifact_takes_its_noise_as_inputs(tmp_path):
+    gan = tiny("stylegan_lite")
+    for layer in gan.sampler.get_layer("synthesis").layers:  # untrained strengths are 0
+        if isinstance(layer, NoiseInjection):
+            layer.strength.assign(np.full(layer.strength.shape, 0.5, "float32"))
+    path = export.tflite(gan, tmp_path / "g.tflite", quantization="float32", batch_size=2)
+    latents = gan.latents(2, seed=1)
+    noise_a, noise_b = gan.noise_inputs(2, seed=2), gan.noise_inputs(2, seed=3)
+    named = {f"noise_{i}": a for i, a in enumerate(noise_a)}
+    out_a = export.run_tflite(path, {"latent": latents, **named})
+    np.testing.assert_allclose(out_a, gan.generate(latents=latents, noise=noise_a), atol=1e-5)
+    out_b = export.run_tflite(path, {"latent": latents, **{f"noise_{i}": a
+                                                          for i, a in enumerate(noise_b)}})
+    assert np.abs(out_a - out_b).max() > 1e-4  # the noise inputs are used, not constants
+
+
+def test_stylegan_truncation_is_baked_in(tmp_path):
+    gan = tiny("stylegan_lite")
+    gan.sampler.get_layer("truncation").w_avg.assign(np.linspace(-1, 1, gan.w_dim))
+    path = export.tflite(gan, tmp_path / "g.tflite", truncation_psi=0.0, batch_size=2)
+    noise = {f"noise_{i}": a for i, a in enumerate(gan.noise_inputs(2, seed=0))}
+    out = export.run_tflite(path, {"latent": gan.latents(2, seed=5), **noise})
+    expected = gan.generate(latents=gan.latents(2, seed=6), truncation_psi=0.0,
+                            noise=gan.noise_inputs(2, seed=0))
+    np.testing.assert_allclose(out, expected, atol=1e-5)  # psi=0: the latent does not matter
+
+
+def test_uint8_images_in_and_out(tmp_path):
+    cyclegan = tiny("cyclegan")
+    report = export.export(cyclegan, tmp_path, quantizations=["float32"], uint8_images=True,
+                           directions=["a2b"])
+    tflite_artifact = report["artifacts"][1]
+    assert tflite_artifact["inputs"][0]["dtype"] == "uint8"
+    assert tflite_artifact["outputs"][0]["dtype"] == "uint8"
+    assert tflite_artifact["image_range"] == "[0, 255] RGB"
+    pixels = np.random.default_rng(0).integers(0, 256, (1,) + cyclegan.image_shape, "uint8")
+    out = export.run_tflite(tmp_path / tflite_artifact["path"], {"image": pixels})
+    assert out.dtype == np.uint8
+    expected = cyclegan.translate(pixels.astype("float32") / 127.5 - 1.0)
+    assert np.abs(out / 127.5 - 1.0 - expected).max() <= 1 / 127.5 + 1e-5
+    assert all(a["within_tolerance"] for a in report["artifacts"])
+
+
+def test_cyclegan_exports_at_another_image_size(tmp_path):
+    cyclegan = tiny("cyclegan")
+    path = export.tflite(cyclegan, tmp_path / "b2a.tflite", direction="b2a", image_size=24)
+    image = np.random.default_rng(1).uniform(-1, 1, (1, 24, 24, 3)).astype("float32")
+    np.testing.assert_allclose(export.run_tflite(path, {"image": image}),
+                               cyclegan.translate(image, direction="b2a"), atol=1e-5)
+
+
+def test_device_runner_reproduces_golden_output_without_tensorflow(tmp_path):
+    gan = tiny("stylegan_lite")
+    export.export(gan, tmp_path, formats=["tflite"], quantizations=["float32"])
+    result = run_device_side(tmp_path / "generator_float32.tflite",
+                             "--check", tmp_path / "golden_generator.npz", "--tolerance", "1e-4")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+    # The runner draws latents and noise as kerasgan does: its grid is `generate(seed=3)`'s.
+    result = run_device_side(tmp_path / "generator_float32.tflite", "--n", 4, "--seed", 3,
+                             "--out", tmp_path / "grid.png")
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    from kerasgan.callbacks import image_grid
+    grid = np.asarray(Image.open(tmp_path / "grid.png"), "int16")
+    assert np.abs(grid - image_grid(gan.generate(4, seed=3))).max() <= 1
+
+
+def test_device_runner_translates_a_photo_and_fails_a_wrong_golden(tmp_path):
+    cyclegan = tiny("cyclegan")
+    export.export(cyclegan, tmp_path, formats=["tflite"], quantizations=["float16"],
+                  directions=["a2b"])
+    from PIL import Image
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), "uint8")).save(
+        tmp_path / "photo.jpg")
+    result = run_device_side(tmp_path / "a2b_float16.tflite", "--image", tmp_path / "photo.jpg",
+                             "--out", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out.png").size == cyclegan.image_shape[:2]
+
+    golden = dict(np.load(tmp_path / "golden_a2b.npz"))
+    golden["expected_image"] = golden["expected_image"] + 0.5
+    np.savez(tmp_path / "wrong.npz", **golden)
+    result = run_device_side(tmp_path / "a2b_float16.tflite", "--check", tmp_path / "wrong.npz")
+    assert result.returncode == 1 and "FAILED" in result.stdout
+
+
+def test_a_tolerance_exceeded_is_flagged(tmp_path):
+    report = export.export(tiny("vanilla"), tmp_path, formats=["tflite"],
+                           quantizations=["float32", "dynamic"], tolerances={"dynamic": 0.0})
+    assert [a["quantization"] for a in export.flagged(report)] == ["dynamic"]
+
+
+def test_non_builtin_ops_are_an_error_that_names_them(tmp_path):
+    class Svd(keras.layers.Layer):
+        def call(self, x):
+            s = tf.linalg.svd(tf.reshape(x, (-1, 2, 2)), compute_uv=False)
+            return tf.reshape(tf.tile(s, (1, 2)), (-1, 2, 2, 1))
+
+    latent = keras.Input((4,), name="latent")
+    generator = keras.Model(latent, Svd()(latent))
+    discriminator = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(1)])
+    from kerasgan import GAN
+    with pytest.raises(export.ExportError, match="Svd"):
+        export.tflite(GAN(generator, discriminator, seed=0), tmp_path / "g.tflite")
+    assert not (tmp_path / "g.tflite").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"quantization": "int4"}, "quantization must be one of"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"truncation_psi": 0.5}, "truncation_psi applies to StyleGAN"),
+])
+def test_bad_arguments_say_what_was_expected(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        export.tflite(tiny("vanilla"), tmp_path / "g.tflite", **kwargs)
+
+
+def test_int8_translation_without_calibration_images_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="needs calibration images"):
+        export.tflite(tiny("cyclegan"), tmp_path / "a2b.tflite", direction="a2b",
+                      quantization="int8")
+
+
+def test_cli_export_writes_artifacts_and_report(tmp_path, capsys):
+    run = tmp_path / "run"
+    zoo.save(tiny("dcgan"), run)
+    out = tmp_path / "exported"
+    code = cli.main(["export", str(run), "--formats", "tflite", "--quantize", "float32,int8",
+                     "--threads", "1,2", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "generator_int8.tflite" in printed and "export_report.json" in printed
+    report = json.load(open(out / export.REPORT_FILE))
+    assert [a["quantization"] for a in report["artifacts"]] == ["float32", "int8"]
+    assert set(report["artifacts"][0]["latency_ms_per_image"]) == {"1", "2"}
+    assert report["source"] == str(run)
+
+
+def test_cli_export_refuses_int8_cyclegan_without_calibration_data(tmp_path, capsys):
+    run = tmp_path / "run"
+    zoo.save(tiny("cyclegan"), run)
+    code = cli.main(["export", str(run), "--quantize", "int8", "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "--calibration-data" in capsys.readouterr().err
