@@ -77,6 +77,9 @@ def build_parser():
     train.add_argument("--seed", type=int, help="seed of the training noise and shuffling")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="an architecture argument, e.g. --set base_channels=32 (repeatable)")
+    train.add_argument("--load-size", type=_positive_int,
+                       help="image-to-image models: images are loaded at this side length "
+                            "and randomly cropped to --image-size (default 1.125x it)")
     train.add_argument("--resize", choices=("crop", "pad"), default="crop",
                        help="make non-square images square by center-crop or padding")
     train.add_argument("--flip", action="store_true", help="random horizontal flips")
@@ -345,7 +348,11 @@ def _training_data(args, config, seed, skip_batches):
         if not args.data_b:
             raise UsageError(f"{args.arch} learns to translate between two image folders: "
                              "pass domain A as --data and domain B as --data-b.")
-        return data.unpaired_dataset(args.data, args.data_b, **common)
+        return data.unpaired_dataset(args.data, args.data_b, load_size=args.load_size,
+                                     **common)
+    if args.load_size:
+        raise UsageError(f"--load-size is for image-to-image models; {args.arch} trains on "
+                         "whole images.")
     if args.data_b:
         raise UsageError(f"--data-b is for image-to-image models; {args.arch} generates "
                          "images from latents.")

@@ -46,6 +46,7 @@ _TFDS_SHUFFLE_BUFFER = 10_000
 BUNDLED = {  # licences: kerasgan/datasets/LICENSES.txt
     "clipart64": "clipart64",  # 1000 public-domain clip-art PNGs, 64x64 RGB
     "fashion_mnist": "fashion_mnist_5k.npz",  # 5000 Fashion-MNIST images, 28x28 grey (MIT)
+    "photos": "photos",  # 3 photographs (CC0 / public domain), for translation examples
 }
 
 
