@@ -134,27 +134,23 @@ def stylegan_discriminator(image_size=64, channels=3, channel_base=8192, max_cha
     _check_size(image_size)
     width = lambda res: _width(res, channel_base, max_channels)  # noqa: E731
     image = keras.Input((image_size, image_size, channels), name="image")
-    x = layers.Conv2D(width(image_size), 1, name=f"d{image_size}_fromrgb")(image)
-    x = layers.LeakyReLU(0.2)(x)
+    conv = kg_layers.EqualizedConv2D  # equalized learning rate, as in every StyleGAN layer
+    x = conv(width(image_size), 1, activation="lrelu", name=f"d{image_size}_fromrgb")(image)
     res = image_size
     while res > 4:
-        y = layers.Conv2D(width(res), 3, padding="same", name=f"d{res}_conv0")(x)
-        y = layers.LeakyReLU(0.2)(y)
-        y = layers.Conv2D(width(res // 2), 3, padding="same", name=f"d{res}_conv1")(y)
-        y = layers.LeakyReLU(0.2)(y)
+        y = conv(width(res), 3, activation="lrelu", name=f"d{res}_conv0")(x)
+        y = conv(width(res // 2), 3, activation="lrelu", name=f"d{res}_conv1")(y)
         y = layers.AveragePooling2D(2, name=f"d{res}_down")(y)
         skip = layers.AveragePooling2D(2, name=f"d{res}_skip_down")(x)
-        skip = layers.Conv2D(width(res // 2), 1, use_bias=False, name=f"d{res}_skip")(skip)
+        skip = conv(width(res // 2), 1, use_bias=False, name=f"d{res}_skip")(skip)
         x = layers.Add(name=f"d{res}_sum")([y, skip])
         x = layers.Rescaling(1.0 / math.sqrt(2.0), name=f"d{res}_scale")(x)
         res //= 2
     x = kg_layers.MinibatchStdDev(mbstd_group_size, name="mbstd")(x)
-    x = layers.Conv2D(width(4), 3, padding="same", name="d4_conv")(x)
-    x = layers.LeakyReLU(0.2)(x)
+    x = conv(width(4), 3, activation="lrelu", name="d4_conv")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(width(4), name="d4_dense")(x)
-    x = layers.LeakyReLU(0.2)(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    x = kg_layers.EqualizedDense(width(4), activation="lrelu", name="d4_dense")(x)
+    logit = kg_layers.EqualizedDense(1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
 
 
