@@ -2,6 +2,11 @@
 
     python bench/train_speed.py                       # standard DCGAN-64, batch 64
     python bench/train_speed.py --arch dcgan --image-size 32 --jit off --steps 30
+    python bench/train_speed.py --arch stylegan_lite --image-size 64 --batch-size 32 --jit off
+    python bench/train_speed.py --arch cyclegan --image-size 128 --batch-size 1 --jit off
+
+Each architecture is compiled with its own recipe (`default_compile_args` where it has one:
+StyleGAN-lite's lazy R1 runs every 16th step, so the mean step is reported beside the median).
 
 Data is an in-memory tensor (random images in [-1, 1]), so the number is the train step
 alone; the first epoch (tracing, XLA compilation) is run and not timed.
@@ -24,6 +29,8 @@ def step_gflop(gan, batch_size):
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     spec = tf.TensorSpec((batch_size,) + gan.image_shape, tf.float32)
+    if zoo.kind(gan.spec["architecture"]) == "translation":
+        spec = (spec, spec)  # (images_a, images_b)
     graph = tf.function(gan.train_step).get_concrete_function(spec).graph
     options = option_builder.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
@@ -54,17 +61,21 @@ class StepTimer(keras.callbacks.Callback):
 
 def measure(arch, config, batch_size, steps, jit):
     gan = zoo.create(arch, **config)
-    gan.compile(jit_compile=jit)
+    recipe = gan.default_compile_args(batch_size) if hasattr(gan, "default_compile_args") else {}
+    gan.compile(**recipe, jit_compile=jit)
     gflop = step_gflop(gan, batch_size)
     x = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps,) + gan.image_shape)
-    data = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(
-        batch_size, drop_remainder=True).cache().prefetch(2)
+    data = tf.data.Dataset.from_tensor_slices(x.astype("float32"))
+    if zoo.kind(arch) == "translation":
+        data = tf.data.Dataset.zip((data, data.map(lambda image: -image)))
+    data = data.batch(batch_size, drop_remainder=True).cache().prefetch(2)
     gan.fit(data.take(3), epochs=1, verbose=0)  # trace / compile
     timer = StepTimer()
     gan.fit(data, epochs=1, verbose=0, callbacks=[timer])
     median = float(np.median(timer.times))
     return {"arch": arch, "config": config, "batch_size": batch_size, "jit_compile": jit,
             "steps_timed": len(timer.times), "median_s_per_step": round(median, 4),
+            "mean_s_per_step": round(float(np.mean(timer.times)), 4),
             "images_per_s": round(batch_size / median, 1), "gflop_per_step": round(gflop, 1),
             "gflops_achieved": round(gflop / median, 1)}
 

@@ -99,20 +99,20 @@ def build_parser():
                        help="Keras fit verbosity (1 = progress bar)")
 
     sample = commands.add_parser("sample", help="write a grid of generated images")
-    sample.add_argument("model", help="run directory")
+    sample.add_argument("model", help="run directory, .keras file or preset name")
     sample.add_argument("--n", type=_positive_int, default=64)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png",
                         help="PNG grid to write, or .npz for the raw images in [-1, 1]")
     translate = commands.add_parser("translate", help="translate an image with an image-to-image "
                                                       "model (cyclegan)")
-    translate.add_argument("model", help="run directory or .keras file")
+    translate.add_argument("model", help="run directory, .keras file or preset name")
     translate.add_argument("image", help="the image file to translate")
     translate.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
     translate.add_argument("--out", required=True, help="PNG file to write")
 
     evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
-    evaluate.add_argument("model", help="run directory or .keras file")
+    evaluate.add_argument("model", help="run directory, .keras file or preset name")
     evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
     evaluate.add_argument("--n", type=_positive_int, default=1000,
                           help="generated (and at most this many real) images")

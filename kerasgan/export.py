@@ -442,14 +442,14 @@ def _signature(target, batch_size, uint8_images):
 def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=1,
            uint8_images=False, directions=DIRECTIONS, truncation_psi=1.0,
            calibration_images=None, seed=0, tolerances=None, latency_threads=(1,),
-           image_size=None, source=None):
+           image_size=None, source=None, parity_samples=PARITY_SAMPLES):
     """Writes every requested artifact of `model` into `out` and `out/export_report.json`.
 
     For each artifact the report holds its path, size, signature, op list (TFLite), the max
     and mean absolute error against the Keras generator on `PARITY_SAMPLES` fixed inputs
     (drawn with `seed`; for translation the calibration images when given), the tolerance
     (`TOLERANCES`, overridable per format with `tolerances`) and whether it was met, and the
-    LiteRT latency per image for each of `latency_threads`. The parity inputs and the Keras
+    LiteRT latency per image for each of `latency_threads`; `parity_samples` inputs are used. The parity inputs and the Keras
     outputs are saved as `golden_NAME.npz` so any runtime can be checked against them.
 
     Returns:
@@ -474,16 +474,16 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
               "architecture": getattr(model, "spec", {}).get("architecture"),
               "batch_size": batch_size, "uint8_images": bool(uint8_images),
               "truncation_psi": float(truncation_psi),
-              "parity": f"{PARITY_SAMPLES} inputs drawn with seed {seed}; errors on the "
+              "parity": f"{parity_samples} inputs drawn with seed {seed}; errors on the "
                         "[-1, 1] scale against the Keras generator",
               "artifacts": []}
     for target in targets:
-        n = max(PARITY_SAMPLES, batch_size) // batch_size * batch_size
+        n = max(int(parity_samples), batch_size) // batch_size * batch_size
         inputs = _sample_inputs(target, n, seed, calibration_images)
         reference = _reference(target, inputs, uint8_images)
         feed = _as_feed(inputs, uint8_images, target.kind)
-        np.savez(os.path.join(out, f"golden_{target.name}.npz"), **feed,
-                 expected_image=reference)
+        np.savez_compressed(os.path.join(out, f"golden_{target.name}.npz"), **feed,
+                            expected_image=reference)
         signature = _signature(target, batch_size, uint8_images)
         sm_dir = os.path.join(out, f"{target.name}_saved_model")
         keep_saved_model = "saved_model" in formats

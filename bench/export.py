@@ -1,0 +1,106 @@
+"""Export benchmark: artifact size, error and latency per format and quantization.
+
+    python bench/export.py                         # the zoo's DCGAN, StyleGAN-lite, CycleGAN presets
+    python bench/export.py runs/my_dcgan new:dcgan # a run directory; an untrained standard model
+
+For every model: Keras `predict` and SavedModel latency per image, then each TFLite
+quantization's size, max/mean abs error against Keras (on the [-1, 1] scale) and LiteRT
+latency per image with 1 and 2 threads. Batch 1, median of --repeats calls after a warm-up.
+A Markdown table goes to stdout, the full reports to --out/NAME/export_report.json.
+"""
+import argparse
+import os
+import platform
+import time
+
+from kerasgan import export, zoo  # first: kerasgan sets TensorFlow's environment before its import
+
+import numpy as np  # noqa: E402
+
+DEFAULT_MODELS = ("dcgan_clipart64", "stylegan_lite_clipart64", "cyclegan_photo2painting")
+NEW_CONFIGS = {"dcgan": {"image_size": 64, "latent_dim": 100, "base_channels": 64},
+               "stylegan_lite": {"image_size": 64},
+               "cyclegan": {"image_size": 128}}
+
+
+def load(source):
+    if source.startswith("new:"):
+        arch = source[4:]
+        return zoo.create(arch, **NEW_CONFIGS.get(arch, {}), seed=0)
+    return zoo.load(source)
+
+
+def median_ms(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def keras_and_saved_model_ms(model, target, out, repeats):
+    import tensorflow as tf
+
+    inputs = export._sample_inputs(target, 1, 0, None)
+    batch = [inputs[name] for name in target.input_names]
+    batch = batch if len(batch) > 1 else batch[0]
+    predict = median_ms(lambda: target.model.predict(batch, verbose=0), repeats)
+    serve = tf.saved_model.load(os.path.join(out, f"{target.name}_saved_model")) \
+        .signatures["serving_default"]
+    feed = {k: tf.constant(v) for k, v in inputs.items()}
+    return predict, median_ms(lambda: serve(**feed), repeats)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", default=list(DEFAULT_MODELS),
+                        help="presets, run directories or new:ARCH (untrained)")
+    parser.add_argument("--out", default="runs/bench_export")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--calibration-data", help="images for CycleGAN int8 and parity")
+    args = parser.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"batch 1, median of {args.repeats} calls\n")
+    print("| model | artifact | size MB | max abs err | mean abs err | ms/image (1 thr) "
+          "| ms/image (2 thr) |")
+    print("|---|---|---|---|---|---|---|")
+    for source in args.models:
+        model = load(source)
+        name = os.path.basename(source.rstrip("/")).replace("new:", "untrained_")
+        out = os.path.join(args.out, name)
+        calibration = None
+        if hasattr(model, "translate"):
+            calibration = calibration_images(args.calibration_data, model)
+        report = export.export(model, out, calibration_images=calibration,
+                               latency_threads=(1, 2), source=source)
+        _, targets = export._targets(model)
+        for target in targets:
+            predict, saved = keras_and_saved_model_ms(model, target, out, args.repeats)
+            print(f"| {name} | {target.name}: Keras predict | | | | {predict:.1f} | |")
+            print(f"| {name} | {target.name}: SavedModel | | | | {saved:.1f} | |")
+            for a in report["artifacts"]:
+                if a["name"] != target.name:
+                    continue
+                latency = a.get("latency_ms_per_image", {})
+                print(f"| {name} | {a['path']} | {a['size_bytes'] / 1e6:.2f} | "
+                      f"{a['max_abs_error']:.2e} | {a['mean_abs_error']:.2e} | "
+                      f"{latency.get('1', float('nan')):.1f} | "
+                      f"{latency.get('2', float('nan')):.1f} |", flush=True)
+
+
+def calibration_images(directory, model):
+    from kerasgan import data
+
+    if directory is None:
+        directory = data.bundled("photos") if "photos" in data.BUNDLED else None
+    if directory is None:
+        return None
+    dataset = data.image_dataset(directory, image_size=model.image_size, batch_size=16,
+                                 shuffle=False)
+    return np.concatenate([b.numpy() for b in dataset])[:export.CALIBRATION_SAMPLES]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Turn a finished training run into a pretrained preset in zoo/ (a maintainer's tool).
+
+    python tools/make_preset.py runs/dcgan_clipart64 dcgan_clipart64 \
+        --data-description "1000 ... clip-art images" --data-licence "public domain" \
+        --real ../shared/data/clipart64 --notes notes.md
+
+Writes zoo/NAME/ (config, generator weights (EMA where the model has them), discriminator
+weights, sample grid, model card README.md, metadata.json with the SHA-256 of every file),
+and export/golden/NAME/ (golden inputs and outputs of the generator, the export report).
+The KID/FID come from ../shared/tools/kid.py (EfficientNet-Lite0 features, offline): the
+command and its output line are written into the card and the metadata.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from kerasgan import callbacks, export, zoo  # first: sets TensorFlow's environment
+
+import numpy as np  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KID = os.path.join(REPO, os.pardir, "shared", "tools", "kid.py")
+
+
+def kid(real, fake, n):
+    command = [sys.executable, KID, real, fake, "--n", str(n)]
+    line = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    values = dict(item.split("=") for item in line.split()[-5:])
+    return {k: float(v) for k, v in values.items()}, line
+
+
+def generation_evidence(model, out, args):
+    grid = os.path.join(out, "sample_grid.png")
+    callbacks.save_grid(model.generate(64, seed=0), grid)
+    fake = os.path.join(out, "samples.npz")
+    np.savez(fake, images=model.generate(args.kid_n, seed=1))
+    numbers, line = kid(args.real, fake, args.kid_n)
+    how = (f"`kerasgan sample {args.name} --n {args.kid_n} --seed 1 --out samples.npz && "
+           f"python shared/tools/kid.py {args.real_label} samples.npz --n {args.kid_n}`")
+    return grid, {"kid_x1000": numbers["kid_x1000"], "fid": numbers["fid"],
+                  "n_real": int(numbers["n_real"]), "n_fake": int(numbers["n_fake"]),
+                  "features": "EfficientNet-Lite0 ImageNet (shared/tools/kid.py, offline); "
+                              "not comparable with Inception FID/KID",
+                  "command": how, "output": line}
+
+
+def translation_evidence(model, out, args):
+    from kerasgan import data
+
+    photos = data.image_dataset(args.heldout, image_size=model.image_size, batch_size=64,
+                                shuffle=False)
+    photos = np.concatenate([b.numpy() for b in photos])
+    paintings = model.translate(photos, direction="a2b")
+    grid = os.path.join(out, "sample_grid.png")  # rows: photo, painting
+    pairs = np.stack([photos, paintings], 1).reshape((-1,) + photos.shape[1:])
+    callbacks.save_grid(pairs, grid, columns=2 * min(3, len(photos)))
+    train_photos = data.image_dataset(args.real_a, image_size=model.image_size, batch_size=64,
+                                      shuffle=False)
+    train_photos = np.concatenate([b.numpy() for b in train_photos])
+    fake = os.path.join(out, "translated.npz")
+    np.savez(fake, images=model.translate(train_photos, direction="a2b"))
+    before = os.path.join(out, "photos.npz")
+    np.savez(before, images=train_photos)
+    translated, line = kid(args.real, fake, args.kid_n)
+    untranslated, line0 = kid(args.real, before, args.kid_n)
+    return grid, {"kid_x1000_photos_a2b_vs_paintings": translated["kid_x1000"],
+                  "fid_photos_a2b_vs_paintings": translated["fid"],
+                  "kid_x1000_photos_vs_paintings": untranslated["kid_x1000"],
+                  "fid_photos_vs_paintings": untranslated["fid"],
+                  "n_real": int(translated["n_real"]), "n_fake": int(translated["n_fake"]),
+                  "features": "EfficientNet-Lite0 ImageNet (shared/tools/kid.py, offline); "
+                              "not comparable with Inception FID/KID",
+                  "command": f"translate the {len(train_photos)} training photos "
+                             f"(centre crop, {model.image_size} px) a2b, then "
+                             f"`python shared/tools/kid.py {args.real_label} translated.npz`",
+                  "output": line, "output_untranslated": line0}
+
+
+def card(args, model, metadata, quality):
+    arch = metadata["architecture"]
+    use = (f"kerasgan translate {args.name} photo.jpg --direction a2b --out painting.png"
+           if hasattr(model, "translate") else
+           f"kerasgan sample {args.name} --n 16 --seed 0 --out grid.png")
+    quality_lines = "\n".join(f"| {k} | {v} |" for k, v in quality.items()
+                              if k not in ("command", "output", "output_untranslated",
+                                           "features"))
+    notes = open(args.notes).read().strip() + "\n\n" if args.notes else ""
+    return f"""# {args.name}
+
+{arch} trained with kerasgan on {args.data_description}.
+
+![samples](sample_grid.png)
+
+{notes}## Use
+
+```bash
+{use}
+kerasgan export {args.name} --formats tflite --quantize float16 --out exported/
+```
+
+```python
+from kerasgan import zoo
+model = zoo.load("{args.name}")                      # SHA-256 checked
+tuned = zoo.load("{args.name}", for_training=True)   # compiled: tuned.fit(your_images)
+```
+
+## Training
+
+- Data: {args.data_description}. Licence: {args.data_licence}.
+- Command: `{metadata['command']}`
+- {metadata['steps']} steps, batch {metadata['batch_size']}, {metadata['wall_time_s'] / 60:.1f} min
+  wall time on {metadata['hardware']} (TensorFlow {metadata['tensorflow_version']},
+  Keras {metadata['keras_version']}, kerasgan {metadata['kerasgan_version']}).
+
+## Quality
+
+{quality['features']}.
+
+| metric | value |
+|---|---|
+{quality_lines}
+
+Measured with: {quality['command']}
+
+`{quality['output']}`
+
+## Licence
+
+Weights: {args.weights_licence}. Training data: {args.data_licence}.
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run")
+    parser.add_argument("name")
+    parser.add_argument("--data-description", required=True)
+    parser.add_argument("--data-licence", required=True)
+    parser.add_argument("--weights-licence", default="CC0-1.0 (public domain dedication)")
+    parser.add_argument("--real", required=True, help="real images for KID (folder or .npz)")
+    parser.add_argument("--real-label", help="how the card names --real (default: as given)")
+    parser.add_argument("--real-a", help="translation: the training photos (domain A)")
+    parser.add_argument("--heldout", help="translation: held-out photos for the figure")
+    parser.add_argument("--kid-n", type=int, default=1000)
+    parser.add_argument("--notes", help="Markdown file of notes for the card")
+    parser.add_argument("--extra", action="append", default=[], help="more files to ship")
+    args = parser.parse_args()
+    args.real_label = args.real_label or args.real
+    model = zoo.load(args.run, for_training=True)
+    run_metadata = json.load(open(os.path.join(args.run, zoo.METADATA_FILE)))
+    with tempfile.TemporaryDirectory() as work:
+        evidence = translation_evidence if hasattr(model, "translate") else generation_evidence
+        grid, quality = evidence(model, work, args)
+        metadata = {"name": args.name, "architecture": model.spec["architecture"],
+                    "licence": {"weights": args.weights_licence, "data": args.data_licence},
+                    "data": args.data_description, **{k: run_metadata[k] for k in (
+                        "command", "steps", "epochs", "batch_size", "wall_time_s", "hardware",
+                        "kerasgan_version", "tensorflow_version", "keras_version")},
+                    "quality": quality}
+        target = os.path.join(REPO, "zoo", args.name)
+        zoo.save_preset(model, target, metadata, card=card(args, model, metadata, quality),
+                        extra_files=[grid] + args.extra)
+        golden = os.path.join(REPO, "export", "golden", args.name)
+        shutil.rmtree(golden, ignore_errors=True)
+        heldout = None
+        if hasattr(model, "translate"):  # golden inputs: real photos, not random fields
+            from kerasgan import data
+            heldout = np.concatenate([b.numpy() for b in data.image_dataset(
+                args.heldout, image_size=model.image_size, batch_size=2, shuffle=False)])[:2]
+        report = export.export(zoo.load(args.name), os.path.join(work, "export"),
+                               formats=["tflite"], quantizations=["float32"],
+                               source=args.name, calibration_images=heldout,
+                               parity_samples=2 if heldout is not None else 8)
+        os.makedirs(golden)
+        for file in os.listdir(os.path.join(work, "export")):
+            if file.startswith("golden_") or file == export.REPORT_FILE:
+                shutil.copy(os.path.join(work, "export", file), golden)
+    print(json.dumps({"preset": target, "quality": quality,
+                      "float32_tflite_max_abs_error": [a["max_abs_error"]
+                                                       for a in report["artifacts"]]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
