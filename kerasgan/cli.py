@@ -389,12 +389,23 @@ def _run_metadata(args, gan, seconds):
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "wall_time_s": round(previous.get("wall_time_s", 0.0) + seconds, 1),
-        "hardware": f"{platform.machine()} {platform.processor() or ''} "
-                    f"{os.cpu_count()} cpus".strip(),
+        "hardware": f"{_cpu_name()}, {os.cpu_count()} cpus",
         "kerasgan_version": kerasgan.__version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
     }
+
+
+def _cpu_name():
+    """The CPU model (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()}".strip()
 
 
 def cmd_sample(args):

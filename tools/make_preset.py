@@ -89,6 +89,7 @@ def card(args, model, metadata, quality):
                               if k not in ("command", "output", "output_untranslated",
                                            "features"))
     notes = open(args.notes).read().strip() + "\n\n" if args.notes else ""
+    note = f"\n- Note: {metadata['note']}." if metadata.get("note") else ""
     return f"""# {args.name}
 
 {arch} trained with kerasgan on {args.data_description}.
@@ -114,7 +115,7 @@ tuned = zoo.load("{args.name}", for_training=True)   # compiled: tuned.fit(your_
 - Command: `{metadata['command']}`
 - {metadata['steps']} steps, batch {metadata['batch_size']}, {metadata['wall_time_s'] / 60:.1f} min
   wall time on {metadata['hardware']} (TensorFlow {metadata['tensorflow_version']},
-  Keras {metadata['keras_version']}, kerasgan {metadata['kerasgan_version']}).
+  Keras {metadata['keras_version']}, kerasgan {metadata['kerasgan_version']}).{note}
 
 ## Quality
 
@@ -160,6 +161,7 @@ def main():
                     "data": args.data_description, **{k: run_metadata[k] for k in (
                         "command", "steps", "epochs", "batch_size", "wall_time_s", "hardware",
                         "kerasgan_version", "tensorflow_version", "keras_version")},
+                    **({"note": run_metadata["note"]} if "note" in run_metadata else {}),
                     "quality": quality}
         target = os.path.join(REPO, "zoo", args.name)
         zoo.save_preset(model, target, metadata, card=card(args, model, metadata, quality),
