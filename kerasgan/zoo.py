@@ -270,8 +270,10 @@ def preset_path(name, verify=True):
     (`cache_dir()`); files a preset's metadata lists but the folder lacks are downloaded
     from its `"url"` into the cache with `keras.utils.get_file`, then verified.
     """
-    if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
-        raise PresetError(f"Not a model path or preset name: {name!r}.")
+    if not isinstance(name, str) or not name or "/" in name or os.sep in name \
+            or name.startswith(".") or name.endswith(".keras"):
+        raise FileNotFoundError(f"No model folder at {name!r} (nor a .keras file there); "
+                                f"presets: {', '.join(list(pretrained=True)) or 'none'}.")
     bundled = [os.path.join(root, name) for root in _bundled_dirs()]
     cached = os.path.join(cache_dir(), name)
     for folder in bundled + [cached]:

@@ -51,14 +51,14 @@ def generation_evidence(model, out, args):
 def translation_evidence(model, out, args):
     from kerasgan import data
 
-    photos = data.image_dataset(args.heldout, image_size=model.image_size, batch_size=64,
+    photos = data.image_dataset(args.heldout, image_size=model.image_size, batch_size=1,
                                 shuffle=False)
     photos = np.concatenate([b.numpy() for b in photos])
     paintings = model.translate(photos, direction="a2b")
     grid = os.path.join(out, "sample_grid.png")  # rows: photo, painting
     pairs = np.stack([photos, paintings], 1).reshape((-1,) + photos.shape[1:])
     callbacks.save_grid(pairs, grid, columns=2 * min(3, len(photos)))
-    train_photos = data.image_dataset(args.real_a, image_size=model.image_size, batch_size=64,
+    train_photos = data.image_dataset(args.real_a, image_size=model.image_size, batch_size=1,
                                       shuffle=False)
     train_photos = np.concatenate([b.numpy() for b in train_photos])
     fake = os.path.join(out, "translated.npz")
