@@ -97,7 +97,7 @@ def calibration_images(directory, model):
         directory = data.bundled("photos") if "photos" in data.BUNDLED else None
     if directory is None:
         return None
-    dataset = data.image_dataset(directory, image_size=model.image_size, batch_size=16,
+    dataset = data.image_dataset(directory, image_size=model.image_size, batch_size=1,
                                  shuffle=False)
     return np.concatenate([b.numpy() for b in dataset])[:export.CALIBRATION_SAMPLES]
 

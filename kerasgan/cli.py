@@ -486,7 +486,7 @@ def _calibration_images(args, model):
         return None
     size = args.image_size or model.image_shape[0]
     dataset = data.image_dataset(args.calibration_data, image_size=size,
-                                 channels=model.image_shape[-1], batch_size=16, shuffle=False)
+                                 channels=model.image_shape[-1], batch_size=1, shuffle=False)
     from kerasgan.export import CALIBRATION_SAMPLES
     images = np.concatenate([batch.numpy() for batch in dataset])
     return images[:CALIBRATION_SAMPLES]

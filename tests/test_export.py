@@ -240,3 +240,20 @@ def test_cli_export_refuses_int8_cyclegan_without_calibration_data(tmp_path, cap
     code = cli.main(["export", str(run), "--quantize", "int8", "--out", str(tmp_path / "x")])
     assert code == 2
     assert "--calibration-data" in capsys.readouterr().err
+
+
+def test_cli_export_calibrates_int8_cyclegan_on_a_small_photo_folder(tmp_path, capsys):
+    from PIL import Image
+
+    run, photos = tmp_path / "run", tmp_path / "photos"
+    zoo.save(tiny("cyclegan"), run)
+    photos.mkdir()
+    for i in range(3):  # fewer photos than any batch: all of them are used
+        pixels = np.random.default_rng(i).integers(0, 256, (20, 30, 3), "uint8")
+        Image.fromarray(pixels).save(photos / f"p{i}.png")
+    code = cli.main(["export", str(run), "--formats", "tflite", "--quantize", "int8",
+                     "--direction", "b2a", "--calibration-data", str(photos),
+                     "--out", str(tmp_path / "x")])
+    assert code == 0, capsys.readouterr().err
+    report = json.load(open(tmp_path / "x" / export.REPORT_FILE))
+    assert [(a["name"], a["quantization"]) for a in report["artifacts"]] == [("b2a", "int8")]
