@@ -84,10 +84,10 @@ def main():
                 if a["name"] != target.name:
                     continue
                 latency = a.get("latency_ms_per_image", {})
+                ms = [f"{latency[t]:.1f}" if t in latency else "-" for t in ("1", "2")]
                 print(f"| {name} | {a['path']} | {a['size_bytes'] / 1e6:.2f} | "
                       f"{a['max_abs_error']:.2e} | {a['mean_abs_error']:.2e} | "
-                      f"{latency.get('1', float('nan')):.1f} | "
-                      f"{latency.get('2', float('nan')):.1f} |", flush=True)
+                      f"{ms[0]} | {ms[1]} |", flush=True)
 
 
 def calibration_images(directory, model):
