@@ -97,9 +97,8 @@ def calibration_images(directory, model):
         directory = data.bundled("photos") if "photos" in data.BUNDLED else None
     if directory is None:
         return None
-    dataset = data.image_dataset(directory, image_size=model.image_size, batch_size=1,
-                                 shuffle=False)
-    return np.concatenate([b.numpy() for b in dataset])[:export.CALIBRATION_SAMPLES]
+    pixels = data.load_image_folder(directory, model.image_size)[:export.CALIBRATION_SAMPLES]
+    return pixels.astype("float32") / 127.5 - 1.0
 
 
 if __name__ == "__main__":

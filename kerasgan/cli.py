@@ -479,17 +479,14 @@ def cmd_evaluate(args):
 
 
 def _calibration_images(args, model):
-    import numpy as np
     from kerasgan import data
+    from kerasgan.export import CALIBRATION_SAMPLES
 
     if args.calibration_data is None:
         return None
     size = args.image_size or model.image_shape[0]
-    dataset = data.image_dataset(args.calibration_data, image_size=size,
-                                 channels=model.image_shape[-1], batch_size=1, shuffle=False)
-    from kerasgan.export import CALIBRATION_SAMPLES
-    images = np.concatenate([batch.numpy() for batch in dataset])
-    return images[:CALIBRATION_SAMPLES]
+    pixels = data.load_image_folder(args.calibration_data, size, model.image_shape[-1])
+    return pixels[:CALIBRATION_SAMPLES].astype("float32") / 127.5 - 1.0
 
 
 def cmd_export(args):

@@ -318,8 +318,7 @@ def _tflite_bytes(target, quantization, batch_size, uint8_images, calibration, s
             for batch in _batches(_as_feed(samples, uint8_images, target.kind), batch_size):
                 yield batch
         content = _convert(_converter(saved_model_dir, quantization, representative))
-    _check_builtin(content)
-    return content
+    return content, _check_builtin(content)
 
 
 def _write_bytes(content, path):
@@ -385,8 +384,8 @@ def tflite(model, path, quantization="float32", batch_size=1, uint8_images=False
         `path`. Raises `ExportError` if the model needs non-builtin ops.
     """
     target = _single_target(model, direction, truncation_psi, image_size)
-    content = _tflite_bytes(target, quantization, _check_batch_size(batch_size), uint8_images,
-                            calibration_images, int(seed))
+    content, _ = _tflite_bytes(target, quantization, _check_batch_size(batch_size),
+                               uint8_images, calibration_images, int(seed))
     return _write_bytes(content, os.fspath(path))
 
 
@@ -497,12 +496,13 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
         if "tflite" in formats:
             for quantization in quantizations:
                 path = os.path.join(out, f"{target.name}_{quantization}.tflite")
-                _write_bytes(_tflite_bytes(target, quantization, batch_size, uint8_images,
-                                           calibration_images, int(seed), sm_dir), path)
+                content, ops = _tflite_bytes(target, quantization, batch_size, uint8_images,
+                                             calibration_images, int(seed), sm_dir)
+                _write_bytes(content, path)
                 report["artifacts"].append({
                     "name": target.name, "format": "tflite", "quantization": quantization,
                     "path": os.path.basename(path), "size_bytes": os.path.getsize(path),
-                    **signature, "ops": tflite_ops(path),
+                    **signature, "ops": ops,
                     **_parity(run_tflite(path, feed), reference, tolerances[quantization],
                               uint8_images),
                     "latency_ms_per_image": {str(t): _latency_ms(path, feed, t)

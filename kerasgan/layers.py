@@ -23,6 +23,11 @@ class PixelNorm(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+def _check_activation(activation):
+    if activation not in (None, "linear", "lrelu"):
+        raise ValueError(f"activation must be None, 'linear' or 'lrelu', got {activation!r}.")
+
+
 @keras.saving.register_keras_serializable(package="kerasgan")
 class EqualizedDense(keras.layers.Layer):
     """Dense layer with StyleGAN's equalized learning rate.
@@ -35,8 +40,7 @@ class EqualizedDense(keras.layers.Layer):
 
     def __init__(self, units, lr_multiplier=1.0, bias_init=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)
-        if activation not in (None, "linear", "lrelu"):
-            raise ValueError(f"activation must be None, 'linear' or 'lrelu', got {activation!r}.")
+        _check_activation(activation)
         self.units = int(units)
         self.lr_multiplier = float(lr_multiplier)
         self.bias_init = float(bias_init)
@@ -75,8 +79,7 @@ class EqualizedConv2D(keras.layers.Layer):
 
     def __init__(self, filters, kernel_size, use_bias=True, activation=None, **kwargs):
         super().__init__(**kwargs)
-        if activation not in (None, "linear", "lrelu"):
-            raise ValueError(f"activation must be None, 'linear' or 'lrelu', got {activation!r}.")
+        _check_activation(activation)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.use_bias = bool(use_bias)

@@ -48,19 +48,20 @@ def generation_evidence(model, out, args):
                   "command": how, "output": line}
 
 
-def translation_evidence(model, out, args):
+def photos(folder, size):
+    """Every image of `folder` as floats in [-1, 1] (centre crop, `size` px)."""
     from kerasgan import data
 
-    photos = data.image_dataset(args.heldout, image_size=model.image_size, batch_size=1,
-                                shuffle=False)
-    photos = np.concatenate([b.numpy() for b in photos])
-    paintings = model.translate(photos, direction="a2b")
+    return data.load_image_folder(folder, size).astype("float32") / 127.5 - 1.0
+
+
+def translation_evidence(model, out, args):
+    photos_heldout = photos(args.heldout, model.image_size)
+    paintings = model.translate(photos_heldout, direction="a2b")
     grid = os.path.join(out, "sample_grid.png")  # rows: photo, painting
-    pairs = np.stack([photos, paintings], 1).reshape((-1,) + photos.shape[1:])
-    callbacks.save_grid(pairs, grid, columns=2 * min(3, len(photos)))
-    train_photos = data.image_dataset(args.real_a, image_size=model.image_size, batch_size=1,
-                                      shuffle=False)
-    train_photos = np.concatenate([b.numpy() for b in train_photos])
+    pairs = np.stack([photos_heldout, paintings], 1).reshape((-1,) + photos_heldout.shape[1:])
+    callbacks.save_grid(pairs, grid, columns=2 * min(3, len(photos_heldout)))
+    train_photos = photos(args.real_a, model.image_size)
     fake = os.path.join(out, "translated.npz")
     np.savez(fake, images=model.translate(train_photos, direction="a2b"))
     before = os.path.join(out, "photos.npz")
@@ -170,9 +171,7 @@ def main():
         shutil.rmtree(golden, ignore_errors=True)
         heldout = None
         if hasattr(model, "translate"):  # golden inputs: real photos, not random fields
-            from kerasgan import data
-            heldout = np.concatenate([b.numpy() for b in data.image_dataset(
-                args.heldout, image_size=model.image_size, batch_size=2, shuffle=False)])[:2]
+            heldout = photos(args.heldout, model.image_size)[:2]
         report = export.export(zoo.load(args.name), os.path.join(work, "export"),
                                formats=["tflite"], quantizations=["float32"],
                                source=args.name, calibration_images=heldout,
