@@ -6,26 +6,41 @@ dataset is built: a corrupt file otherwise crashes ``fit`` mid-epoch inside the 
 and TF's decoders cannot do WebP, palette transparency or 16-bit grey properly. Files that
 cannot be used are skipped and reported by name in one `SkippedImageWarning` (or refused
 with a `DataError` when ``strict=True``).
+
+The decoded images live in memory, or, when they would not fit comfortably, in a ``.npy``
+file in a cache folder that later runs reuse (``cache="auto"``). Either way the batches are
+drawn by index (indices shuffled, batched, then the rows gathered), so both give the same
+batches for the same seed.
 """
 
 import concurrent.futures
 import contextlib
 import difflib
+import errno
+import hashlib
+import json
 import os
 import re
 import stat
+import tempfile
 import warnings
 
 import numpy as np
+import PIL
 import tensorflow as tf
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from kerasgan import zoo
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "DataError",
     "SkippedImageWarning",
+    "CACHE_CHOICES",
+    "MEMORY_BUDGET",
     "bundled",
+    "default_cache_dir",
     "find_images",
     "image_dataset",
     "load_image",
@@ -41,6 +56,25 @@ RESIZE_MODES = ("crop", "pad")
 
 _ARRAY_CHUNK = 2048  # images converted per eager TF call for array sources
 _TFDS_SHUFFLE_BUFFER = 10_000
+
+CACHE_CHOICES = ("auto", "memory", "disk")
+_CACHE_FORMAT = 1  # part of the disk cache's key: bump when decoding changes
+_DISK_CHUNK_BYTES = 64 * 2**20  # decoded bytes per chunk, flushed to the cache file before the next
+
+
+def _memory_budget():
+    # 2 GiB at most: a larger in-memory tensor cannot be serialized into a tf.data graph
+    # (distribution strategies do) and is better left to the page cache anyway.
+    budget = 2 * 2**30
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on every platform
+        return budget
+    return min(budget, free // 4)
+
+
+# cache="auto" keeps decoded folder images in memory up to this many bytes, else on disk.
+MEMORY_BUDGET = _memory_budget()
 
 
 BUNDLED = {  # licences: kerasgan/datasets/LICENSES.txt
@@ -310,22 +344,204 @@ def _workers():
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _decode_all(paths, image_size, channels, resize, background, max_pixels):
-    """Decode `paths` in a thread pool (Pillow releases the GIL); returns (array, skipped)."""
-    images = np.empty((len(paths), image_size, image_size, channels), np.uint8)
-    ok = np.zeros(len(paths), bool)
+def _decode_into(out, paths, image_size, channels, resize, background, max_pixels):
+    """Decode `paths` into the rows of `out` in a thread pool (Pillow releases the GIL).
+
+    Returns the unusable files as `(index, reason)`; their rows are left as they were.
+    """
 
     def work(i):
         try:
-            images[i] = _decode(paths[i], image_size, channels, resize, background, max_pixels)
-            ok[i] = True
+            out[i] = _decode(paths[i], image_size, channels, resize, background, max_pixels)
         except DataError as e:
-            return f"{paths[i]}: {e}"
+            return i, str(e)
         return None
 
     with _strict_pillow(max_pixels), concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
-        skipped = [r for r in pool.map(work, range(len(paths))) if r is not None]
-    return (images if ok.all() else images[ok]), skipped  # no copy when all decoded
+        return [r for r in pool.map(work, range(len(paths))) if r is not None]
+
+
+def _decode_all(paths, image_size, channels, resize, background, max_pixels):
+    """Decode `paths` into one in-memory array; returns (array, skipped as (index, reason))."""
+    images = np.empty((len(paths), image_size, image_size, channels), np.uint8)
+    skipped = _decode_into(images, paths, image_size, channels, resize, background, max_pixels)
+    if skipped:
+        images = np.delete(images, [i for i, _ in skipped], axis=0)
+    return images, skipped  # no copy when all decoded
+
+
+def default_cache_dir():
+    """Where decoded image folders are cached on disk: `$KERASGAN_CACHE/images`, else
+    `~/.cache/kerasgan/images` (beside the presets' `~/.cache/kerasgan/presets`)."""
+    root = os.environ.get(zoo.CACHE_ENV) or os.path.dirname(zoo.cache_dir())
+    return os.path.join(root, "images")
+
+
+def _cache_key(paths, shape, resize, background, max_pixels):
+    """A name for the decoded images of `paths`: any change to a file or an option changes it."""
+    digest = hashlib.sha256(json.dumps(
+        [_CACHE_FORMAT, PIL.__version__, list(shape[1:]), resize, list(background), int(max_pixels)]).encode())
+    for path in paths:
+        try:  # st_mode: a file made readable by chmod must be decoded again
+            st = os.stat(path)
+            stamp = [st.st_size, st.st_mtime_ns, st.st_mode]
+        except OSError:  # unreadable now: skipped; a later fix changes the stamp
+            stamp = None
+        digest.update(json.dumps([os.path.abspath(path), stamp]).encode() + b"\n")
+    return digest.hexdigest()[:32]
+
+
+def _replace_atomically(target, write):
+    """Write `target` through a temporary file in its folder, renamed only when complete."""
+    folder, name = os.path.split(target)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")  # never *.npy
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:  # interrupted or failed: leave nothing that looks like a cache
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _reserve(path):
+    """Allocate the blocks of a new memmap file now: on a full disk, writing a page of a sparse
+    file kills the process with SIGBUS; here it raises OSError first, naming the file."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):  # unsupported: carry on
+            raise OSError(e.errno, f"cannot write the image cache ({e.strerror})", path) from e
+    finally:
+        os.close(fd)
+
+
+def _read_disk_cache(npy, sidecar, shape, stacklevel):
+    """The cached (memmap, skipped) for `npy`, or None when absent or damaged (warned)."""
+    if not os.path.exists(sidecar):  # written last: without it the cache is incomplete
+        return None
+    try:
+        with open(sidecar) as f:
+            meta = json.load(f)
+        images = np.load(npy, mmap_mode="r", allow_pickle=False)  # checks the file's length too
+        skipped = [(int(i), str(reason)) for i, reason in meta["skipped"]]
+        if images.dtype != np.uint8 or images.shape != shape or tuple(meta["shape"]) != shape:
+            raise ValueError(f"holds {images.dtype} {images.shape}, expected uint8 {shape}")
+        return images, skipped
+    except Exception as e:  # any damage: decode again rather than train on garbage
+        warnings.warn(f"Ignoring the damaged image cache {npy} ({type(e).__name__}: {e}); rebuilding it.",
+                      UserWarning, stacklevel=stacklevel + 1)
+        return None
+
+
+def _disk_images(paths, image_size, channels, resize, background, max_pixels, cache_dir, stacklevel):
+    """Decoded images of `paths` in a reusable .npy cache file; returns (memmap, skipped).
+
+    Rows of skipped files stay in the file (zeros); the caller leaves them out by index.
+    """
+    shape = (len(paths), image_size, image_size, channels)
+    key = _cache_key(paths, shape, resize, background, max_pixels)
+    npy, sidecar = (os.path.join(cache_dir, key + ext) for ext in (".npy", ".json"))
+    cached = _read_disk_cache(npy, sidecar, shape, stacklevel + 1)
+    if cached is not None:
+        return cached
+    os.makedirs(cache_dir, exist_ok=True)
+    skipped = []
+
+    def decode(tmp):
+        images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve(tmp)
+        step = max(1, _DISK_CHUNK_BYTES // (image_size * image_size * channels))
+        for start in range(0, len(paths), step):  # chunks: dirty pages are written out as we go
+            chunk = _decode_into(images[start : start + step], paths[start : start + step],
+                                 image_size, channels, resize, background, max_pixels)
+            skipped.extend((start + i, reason) for i, reason in chunk)
+            images.flush()
+        del images
+
+    def describe(tmp):
+        with open(tmp, "w") as f:
+            json.dump({"shape": list(shape), "skipped": skipped, "folder_files": len(paths)}, f)
+
+    _replace_atomically(npy, decode)
+    _replace_atomically(sidecar, describe)
+    return np.load(npy, mmap_mode="r", allow_pickle=False), skipped
+
+
+def _cache_kind(cache, nbytes):
+    """'memory' or 'disk' for a `cache` argument and the decoded size in bytes."""
+    if cache is True:  # the old boolean: True meant "cache", False "keep in memory"
+        cache = "auto"
+    elif cache is False:
+        cache = "memory"
+    if not isinstance(cache, str) or cache not in CACHE_CHOICES:
+        raise ValueError(f"cache must be one of {', '.join(map(repr, CACHE_CHOICES))} "
+                         f"(or True = 'auto', False = 'memory'), got {cache!r}")
+    if cache == "auto":
+        return "memory" if nbytes <= MEMORY_BUDGET else "disk"
+    return cache
+
+
+def _folder_paths(folder):
+    paths = find_images(folder)
+    if not paths:
+        raise DataError(
+            f"No image files found under {folder} (searched recursively for extensions "
+            f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive)."
+        )
+    return paths
+
+
+def _report_skipped(folder, paths, skipped, usable, strict, stacklevel):
+    """Raise or warn (ONE `SkippedImageWarning` naming every file) about unusable files."""
+    listing = "\n".join(f"  {paths[i]}: {reason}" for i, reason in skipped)
+    if usable == 0:
+        raise DataError(f"None of the {len(paths)} image files under {folder} could be used:\n{listing}")
+    if skipped and strict:
+        raise DataError(
+            f"{len(skipped)} of {len(paths)} image files under {folder} could not be used "
+            f"(strict=True; use strict=False to skip them):\n{listing}"
+        )
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} of {len(paths)} image files that could not be used:\n{listing}",
+            SkippedImageWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def _folder_images(folder, paths, kind, image_size, channels, resize, background, strict, max_pixels, cache_dir,
+                   stacklevel):
+    """(images, rows): the decoded images of `paths`, in memory or memory-mapped from the cache.
+
+    `rows` are the usable rows of a disk cache (None: all rows of an in-memory array).
+    Warnings point `stacklevel` frames up from here (at the user's call).
+    """
+    if kind == "memory":
+        images, skipped = _decode_all(paths, image_size, channels, resize, background, max_pixels)
+        rows = None
+    else:
+        cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+        images, skipped = _disk_images(paths, image_size, channels, resize, background, max_pixels, cache_dir,
+                                       stacklevel + 2)
+        rows = np.delete(np.arange(len(paths)), [i for i, _ in skipped]) if skipped else None
+    _report_skipped(folder, paths, skipped, len(paths) - len(skipped), strict, stacklevel + 1)
+    return images, rows
+
+
+def _folder_source(folder, image_size, channels, resize, background, strict, max_pixels, cache, cache_dir):
+    """One folder for a dataset: (images, rows, kind), kind chosen by the decoded size."""
+    if image_size is None:
+        raise ValueError("image_size must be a positive int for a folder (images are stacked), got None")
+    folder = os.fspath(folder)
+    paths = _folder_paths(folder)
+    kind = _cache_kind(cache, len(paths) * image_size * image_size * channels)
+    return _folder_images(folder, paths, kind, image_size, channels, resize, background, strict, max_pixels,
+                          cache_dir, stacklevel=3) + (kind,)
 
 
 def load_image_folder(
@@ -353,7 +569,7 @@ def load_image_folder(
         max_pixels: refuse files whose header claims more than this many pixels.
 
     Returns:
-        np.ndarray uint8 of shape (N, image_size, image_size, channels).
+        np.ndarray uint8 of shape (N, image_size, image_size, channels), in memory.
 
     Raises:
         FileNotFoundError: `folder` does not exist.
@@ -363,27 +579,8 @@ def load_image_folder(
         raise ValueError("image_size must be a positive int for a folder (images are stacked), got None")
     background = _check_options(image_size, channels, resize, background, max_pixels)
     folder = os.fspath(folder)
-    paths = find_images(folder)
-    if not paths:
-        raise DataError(
-            f"No image files found under {folder} (searched recursively for extensions "
-            f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive)."
-        )
-    images, skipped = _decode_all(paths, image_size, channels, resize, background, max_pixels)
-    listing = "\n".join(f"  {s}" for s in skipped)
-    if len(images) == 0:
-        raise DataError(f"None of the {len(paths)} image files under {folder} could be used:\n{listing}")
-    if skipped and strict:
-        raise DataError(
-            f"{len(skipped)} of {len(paths)} image files under {folder} could not be used "
-            f"(strict=True; use strict=False to skip them):\n{listing}"
-        )
-    if skipped:
-        warnings.warn(
-            f"Skipped {len(skipped)} of {len(paths)} image files that could not be used:\n{listing}",
-            SkippedImageWarning,
-            stacklevel=2,
-        )
+    images, _ = _folder_images(folder, _folder_paths(folder), "memory", image_size, channels, resize, background,
+                               strict, max_pixels, None, stacklevel=2)
     return images
 
 
@@ -582,15 +779,44 @@ def _tfds_source(source, split, data_dir, download, shuffle, seed, image_size, c
 # --------------------------------------------------------------------------- the dataset
 
 
-def _batches(ds, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0):
-    """Common tail: shuffle, batch (drop_remainder), scale to [-1, 1], flip, repeat, prefetch.
+def _memory_fetch(images):
+    """Rows of an in-memory array by index, inside the graph (no Python, no GIL per batch)."""
+    table = tf.constant(images)
+    return lambda index: tf.gather(table, index)
 
+
+def _disk_fetch(images, rows, batch_shape):
+    """Rows of a memory-mapped cache by index: ONE numpy call per batch, read in file order."""
+
+    def read(index):
+        wanted = index if rows is None else rows[index]
+        order = np.argsort(wanted, kind="stable")
+        out = np.empty((len(wanted),) + images.shape[1:], np.uint8)
+        out[order] = images[wanted[order]]  # sorted: sequential reads; `out` keeps the batch's order
+        return out
+
+    def fetch(index):
+        batch = tf.numpy_function(read, [index], tf.uint8, stateful=False)
+        return tf.ensure_shape(batch, batch_shape)  # static shape: the train step is traced once
+
+    return fetch
+
+
+def _batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0, ds=None):
+    """Common tail: shuffle, batch (drop_remainder), fetch, scale to [-1, 1], flip, repeat, prefetch.
+
+    The stream is built on the indices `0..n-1` (`fetch` turns a batch of indices into a
+    batch of images), so where the images live never changes which batches come out; a
+    dataset of images `ds` (tensorflow-datasets) is used as it is, with `fetch=None`.
     With `repeat=True` the data never ends and pass `e` over it is shuffled and flipped with
     keys derived from `(seed, e)` and the batch index: batch `k` of the stream is the same in
-    every run, so a resumed run continues it with `skip_batches` (exact resume).
+    every run, so a resumed run continues it with `skip_batches` (exact resume). Without it,
+    each pass is shuffled and flipped anew, reproducibly for a given seed.
     """
+    seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+    if ds is None:
+        ds = tf.data.Dataset.range(n)
     if repeat:
-        seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
 
         def one_pass(epoch):
             d = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch,
@@ -603,17 +829,20 @@ def _batches(ds, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, ski
         if shuffle:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         # drop_remainder: a ragged last batch would recompile the train step.
-        batches = ds.batch(batch_size, drop_remainder=True).enumerate()
+        batches = ds.batch(batch_size, drop_remainder=True)
+        # Flip keys drawn anew each pass (a finite dataset restarts every epoch), from the seed.
+        keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        batches = tf.data.Dataset.zip((keys, batches))
 
-    def scale(index, x):
+    def scale(key, x):
+        if fetch is not None:
+            x = fetch(x)
         x = tf.cast(x, tf.float32) / 127.5 - 1.0
-        if flip and repeat:  # keyed by the batch's place in the stream
-            key = tf.stack([tf.constant(seed, tf.int64), index])
-            x = tf.image.stateless_random_flip_left_right(x, seed=key)
-        elif flip:  # a finite dataset restarts each epoch: draw new flips every time
-            x = tf.image.random_flip_left_right(x, seed=seed)
+        if flip:  # stateless, keyed: the same flips whatever order the parallel calls run in
+            x = tf.image.stateless_random_flip_left_right(x, seed=tf.stack([tf.constant(seed, tf.int64), key]))
         return x
 
+    # Parallel map: with the default deterministic=True the batches still come out in order.
     return batches.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -634,7 +863,7 @@ def image_dataset(
     resize="crop",
     background=(255, 255, 255),
     shuffle=True,
-    cache=True,
+    cache="auto",
     flip=False,
     strict=False,
     data_dir=None,
@@ -644,13 +873,15 @@ def image_dataset(
     repeat=False,
     max_pixels=MAX_PIXELS,
     skip_batches=0,
+    cache_dir=None,
 ):
     """A batched dataset of float32 images in [-1, 1], shaped (batch_size, S, S, channels).
 
     Args:
         source: one of
             - a folder (str or pathlib.Path), searched recursively for IMAGE_EXTENSIONS;
-              every file is validated and decoded once, now (see `load_image_folder`);
+              every file is validated and decoded once, now (see `load_image_folder`), into
+              memory or into a reusable cache file on disk (see `cache`);
             - an ``.npy`` / ``.npz`` file (key ``x_train``, else ``images``, else the first)
               or a numpy array, shaped (N, H, W) or (N, H, W, C), C in (1, 3, 4), uint8
               [0, 255] or float [0, 1] / [-1, 1] (float with values above 1: [0, 255]);
@@ -663,8 +894,18 @@ def image_dataset(
         resize: "crop" (centre-crop to a square, then resize) or "pad" (pad with `background`).
         background: (R, G, B) 0-255 colour for transparency and padding.
         shuffle: reshuffle every epoch.
-        cache: keep decoded tfds images in memory after the first epoch (folders and
-            arrays are decoded into memory once anyway).
+        cache: where a folder's decoded images are kept:
+            - ``"memory"``: one uint8 array in memory;
+            - ``"disk"``: a uint8 ``.npy`` file in `cache_dir`, memory-mapped, read a batch at
+              a time. Its name is a hash of the files (paths, sizes, modification times) and
+              the options, so a later run over the same files reuses it without decoding (and
+              still warns about the same skipped files), and any change decodes anew;
+            - ``"auto"`` (default): memory if the decoded images (N * S * S * channels bytes)
+              fit in `MEMORY_BUDGET` (2 GiB or a quarter of the free RAM, the smaller), else disk.
+            True means "auto" and False "memory". Both give the same batches for the same seed.
+            For tensorflow-datasets, True / "auto" / "memory" cache the decoded images in memory
+            after the first pass and False does not cache ("disk" is refused). Arrays are in
+            memory already.
         flip: random horizontal flips.
         strict: for folders, raise `DataError` on any unusable file instead of skipping it.
         data_dir: tensorflow-datasets data directory (default: tfds' own default).
@@ -676,10 +917,14 @@ def image_dataset(
         skip_batches: with ``repeat``, start this many batches into the stream (resuming
             a run after ``initial_epoch * steps_per_epoch`` steps).
         max_pixels: for folders, refuse files whose header claims more pixels.
+        cache_dir: folder of the disk cache; default `default_cache_dir()`
+            (``$KERASGAN_CACHE/images``, else ``~/.cache/kerasgan/images``).
 
     Returns:
-        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels). Its
-        attribute ``batches_per_epoch`` is the number of full batches in one pass.
+        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels), with
+        two attributes: ``batches_per_epoch``, the number of full batches in one pass, and
+        ``cache_kind``, where the decoded images are: "memory", "disk" (folders), or "none"
+        (tensorflow-datasets with ``cache=False``).
 
     Raises:
         FileNotFoundError: missing folder or file; tfds data not prepared in `data_dir`.
@@ -688,29 +933,40 @@ def image_dataset(
     """
     background = _check_options(image_size, channels, resize, background, max_pixels)
     _check_batch_size(batch_size)
+    _cache_kind(cache, 0)  # a bad choice fails now, whatever the source
+    if skip_batches and not repeat:
+        raise ValueError("skip_batches needs repeat=True (a finite dataset restarts every epoch)")
     options = (image_size, channels, resize, background)
-    buffer = None
+    ds = fetch = None
+    kind = "memory"
     if isinstance(source, str) and source.startswith("tfds:"):
+        if cache == "disk":
+            raise ValueError("cache='disk' is for image folders; a tensorflow-datasets source is cached "
+                             "in memory (cache=True, 'auto' or 'memory') or not at all (cache=False)")
         ds, n = _tfds_source(source, split, data_dir, download, shuffle, seed, *options)
         where = source
         if cache:
             ds = ds.cache()
+        else:
+            kind = "none"
         buffer = max(1, min(n, _TFDS_SHUFFLE_BUFFER))
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path.lower().endswith((".npz", ".npy")):
             array, where = _load_array_file(path)
             images = _prepare_array(array, where, *options)
+            n = len(images)
         elif os.path.isdir(path):
             where = path
-            images = load_image_folder(
-                path, image_size, channels, resize=resize, background=background, strict=strict, max_pixels=max_pixels
-            )
+            images, rows, kind = _folder_source(path, image_size, channels, resize, background, strict, max_pixels,
+                                                cache, cache_dir)
+            n = len(images) if rows is None else len(rows)
+            if kind == "disk":
+                fetch = _disk_fetch(images, rows, (batch_size, image_size, image_size, channels))
         elif os.path.exists(path):
             raise DataError(f"{path} is not a folder, an .npz/.npy file or 'tfds:NAME'")
         else:
             raise FileNotFoundError(f"Image folder or file not found: {path}")
-        n = len(images)
     elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):
         where = "the given array"
         images = _prepare_array(source, where, *options)
@@ -722,14 +978,14 @@ def image_dataset(
         )
     if n < batch_size:
         raise _too_few(n, batch_size, where)
-    if buffer is None:
-        ds = tf.data.Dataset.from_tensor_slices(images)
+    if ds is None:
         buffer = n
-    if skip_batches and not repeat:
-        raise ValueError("skip_batches needs repeat=True (a finite dataset restarts every epoch)")
-    dataset = _batches(ds, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed, flip=flip,
-                       repeat=repeat, skip_batches=skip_batches)
+        if fetch is None:
+            fetch = _memory_fetch(images)
+    dataset = _batches(n, fetch, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed, flip=flip,
+                       repeat=repeat, skip_batches=skip_batches, ds=ds)
     dataset.batches_per_epoch = n // batch_size
+    dataset.cache_kind = kind
     return dataset
 
 
@@ -748,6 +1004,8 @@ def unpaired_dataset(
     *,
     shuffle=True,
     skip_batches=0,
+    cache="auto",
+    cache_dir=None,
     **image_kwargs,
 ):
     """Batches `(images_a, images_b)` from two unpaired image folders, for CycleGAN.
@@ -771,12 +1029,16 @@ def unpaired_dataset(
             is the same in every run with the same seed, so `skip_batches` resumes it.
         shuffle: shuffle each domain.
         skip_batches: with `repeat`, start this many batches into the stream.
+        cache: "auto" (default), "memory" or "disk", as in `image_dataset`; "auto" decides
+            for both folders together, by their total decoded size.
+        cache_dir: folder of the disk cache (default `default_cache_dir()`).
         **image_kwargs: passed on to `load_image_folder` (channels, resize, background,
             strict, max_pixels).
 
     Returns:
         tf.data.Dataset of tuples of two float32 tensors in [-1, 1], each
-        (batch_size, image_size, image_size, channels); attribute `batches_per_epoch`.
+        (batch_size, image_size, image_size, channels); attributes `batches_per_epoch` and
+        `cache_kind` ("memory" or "disk").
     """
     _check_batch_size(batch_size)
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size <= 0:
@@ -787,21 +1049,37 @@ def unpaired_dataset(
         raise ValueError(f"load_size must be an int >= image_size ({image_size}), got {load_size!r}")
     if skip_batches and not repeat:
         raise ValueError("skip_batches needs repeat=True (a finite dataset restarts every epoch)")
-    a = load_image_folder(dir_a, int(load_size), **image_kwargs)
-    b = load_image_folder(dir_b, int(load_size), **image_kwargs)
-    n = max(len(a), len(b))
+    load_size = int(load_size)
+    options = dict(channels=3, resize="crop", background=(255, 255, 255), strict=False, max_pixels=MAX_PIXELS)
+    unknown = set(image_kwargs) - set(options)
+    if unknown:
+        raise TypeError(f"unpaired_dataset() got unexpected keyword arguments {sorted(unknown)}")
+    options.update(image_kwargs)
+    options["background"] = _check_options(load_size, options["channels"], options["resize"],
+                                           options["background"], options["max_pixels"])
+    folders = [os.fspath(dir_a), os.fspath(dir_b)]
+    paths = [_folder_paths(folder) for folder in folders]
+    kind = _cache_kind(cache, sum(map(len, paths)) * load_size * load_size * options["channels"])
+    domains = []
+    for folder, p in zip(folders, paths):
+        domains.append(_folder_images(folder, p, kind, load_size, cache_dir=cache_dir, stacklevel=2, **options))
+    sizes = [len(images) if rows is None else len(rows) for images, rows in domains]
+    n = max(sizes)
     if n < batch_size:
-        raise _too_few(n, batch_size, f"{os.fspath(dir_a)} and {os.fspath(dir_b)}")
+        raise _too_few(n, batch_size, f"{folders[0]} and {folders[1]}")
     seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
-    crop_shape = (int(image_size), int(image_size), a.shape[-1])
+    crop_shape = (int(image_size), int(image_size), options["channels"])
+    one_image = (1, load_size, load_size, options["channels"])
+    fetches = [_memory_fetch(images) if kind == "memory" else _disk_fetch(images, rows, one_image)
+               for images, rows in domains]
 
-    def stream(images, offset):
-        ds = tf.data.Dataset.from_tensor_slices(images)
+    def stream(size, offset):  # indices: the images are fetched in `augment`
+        ds = tf.data.Dataset.range(size)
         if shuffle:
-            ds = ds.shuffle(len(images), seed=seed * 100_003 + offset, reshuffle_each_iteration=True)
+            ds = ds.shuffle(size, seed=seed * 100_003 + offset, reshuffle_each_iteration=True)
         return ds.repeat()
 
-    pairs = tf.data.Dataset.zip((stream(a, 1), stream(b, 2)))
+    pairs = tf.data.Dataset.zip((stream(sizes[0], 1), stream(sizes[1], 2)))
     steps = n // batch_size
     if repeat:  # crops and flips keyed by the element's place in the stream
         start = skip_batches * batch_size
@@ -812,7 +1090,8 @@ def unpaired_dataset(
 
     def augment(r, pair):
         out = []
-        for j, image in enumerate(pair):
+        for j, index in enumerate(pair):
+            image = fetches[j](index[None])[0]
             key = lambda k: tf.stack([tf.constant(seed, tf.int64) * 4 + k, tf.cast(r, tf.int64)])  # noqa: E731
             image = tf.image.stateless_random_crop(image, crop_shape, seed=key(2 * j))
             if flip:
@@ -828,4 +1107,5 @@ def unpaired_dataset(
                .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
     dataset.batches_per_epoch = steps
+    dataset.cache_kind = kind
     return dataset

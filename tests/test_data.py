@@ -409,3 +409,223 @@ def test_repeated_stream_is_reproducible_and_resumable():
     assert not np.array_equal(first[0], first[2])  # each pass is shuffled anew
     with pytest.raises(ValueError, match="skip_batches needs repeat=True"):
         data.image_dataset(images, image_size=8, batch_size=4, skip_batches=2)
+
+
+# --------------------------------------------------------------------------- caching: memory or disk
+
+
+def cached_folder(tmp_path, n=12):
+    """`n` good images and a corrupt one sorted among them (so the disk cache has a hole)."""
+    folder = tmp_path / "images"
+    fx.good_images(folder, n=n, size=24)
+    bad = fx.corrupt_png(folder, "img005_bad.png")
+    return folder, bad
+
+
+def build(folder, cache, cache_dir, **kwargs):
+    """image_dataset(folder) at 16 px, batch 4, seed 7; also returns the warnings it gave."""
+    kwargs = {"image_size": 16, "batch_size": 4, "seed": 7, **kwargs}
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ds = data.image_dataset(folder, cache=cache, cache_dir=cache_dir, **kwargs)
+    return ds, record
+
+
+def npy_files(folder):
+    return sorted(p for p in os.listdir(folder) if p.endswith(".npy")) if os.path.isdir(folder) else []
+
+
+@pytest.mark.parametrize("kwargs, passes", [
+    ({"shuffle": False}, 1),
+    ({"shuffle": True, "flip": True}, 3),  # a finite dataset: each pass reshuffled and reflipped
+    ({"shuffle": True, "flip": True, "repeat": True, "skip_batches": 3}, 1),
+])
+def test_disk_and_memory_give_identical_batches(tmp_path, kwargs, passes):
+    folder, bad = cached_folder(tmp_path)
+    memory, _ = build(folder, "memory", tmp_path / "cache", **kwargs)
+    disk, record = build(folder, "disk", tmp_path / "cache", **kwargs)
+    assert (memory.cache_kind, disk.cache_kind) == ("memory", "disk")
+    assert bad in skipped_warning(record)
+    assert npy_files(tmp_path / "cache")
+    assert memory.element_spec == disk.element_spec
+    assert tuple(disk.element_spec.shape) == (4, 16, 16, 3)  # static: the train step is traced once
+    assert memory.batches_per_epoch == disk.batches_per_epoch == 3  # 12 usable images
+    take = 7 if kwargs.get("repeat") else -1  # 7 batches of the endless stream: over 2 passes
+    seen = []
+    for _ in range(passes):
+        a, b = batches(memory.take(take)), batches(disk.take(take))
+        assert len(a) == len(b) == (7 if take > 0 else 3)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+        seen.append(np.concatenate(a))
+    with pytest.warns(SkippedImageWarning):
+        expected = data.load_image_folder(folder, 16).astype(np.float32) / 127.5 - 1
+    if not kwargs["shuffle"]:  # really the images, in file order: the corrupt file's row left out
+        np.testing.assert_allclose(seen[0], expected, atol=1e-6)
+    else:  # each pass a new order (and flips) of the same 12 images, not a frozen one
+        if passes > 1:
+            assert not np.array_equal(seen[0], seen[1])
+        assert not np.array_equal(seen[0][:12], expected)
+        unflipped = np.concatenate([expected, expected[:, :, ::-1]])
+        for image in seen[0]:
+            assert np.abs(unflipped - image).max(axis=(1, 2, 3)).min() < 1e-6
+
+
+def test_auto_picks_disk_above_the_memory_budget(tmp_path, monkeypatch):
+    folder, _ = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    for cache in ("auto", True, False, "memory"):
+        assert build(folder, cache, cache_dir)[0].cache_kind == "memory"
+    assert not os.path.exists(cache_dir)  # nothing written for in-memory data
+    monkeypatch.setattr(data, "MEMORY_BUDGET", 13 * 16 * 16 * 3 - 1)  # 13 files at 16x16x3: 1 byte over
+    for cache in ("auto", True):
+        assert build(folder, cache, cache_dir)[0].cache_kind == "disk"
+    assert len(npy_files(cache_dir)) == 1  # one cache, reused
+    assert build(folder, False, cache_dir)[0].cache_kind == "memory"  # False: in memory, as before
+    monkeypatch.setattr(data, "MEMORY_BUDGET", 13 * 16 * 16 * 3)
+    assert build(folder, "auto", cache_dir)[0].cache_kind == "memory"
+
+
+def test_default_cache_dir_follows_kerasgan_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASGAN_CACHE", str(tmp_path / "kc"))
+    assert data.default_cache_dir() == str(tmp_path / "kc" / "images")
+    folder, _ = cached_folder(tmp_path)
+    assert build(folder, "disk", None)[0].cache_kind == "disk"
+    assert len(npy_files(tmp_path / "kc" / "images")) == 1
+    monkeypatch.delenv("KERASGAN_CACHE")
+    assert data.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "kerasgan", "images")
+
+
+def refuse_decoding(monkeypatch):
+    def decode(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(data, "_decode", decode)
+
+
+def test_disk_cache_is_reused_and_still_reports_skipped_files(tmp_path, monkeypatch):
+    folder, bad = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    first, record = build(folder, "disk", cache_dir, shuffle=False)
+    message = skipped_warning(record)
+    (name,) = npy_files(cache_dir)
+    stamp = os.stat(cache_dir / name).st_mtime_ns
+    refuse_decoding(monkeypatch)
+    again, record = build(folder, "disk", cache_dir, shuffle=False)
+    assert skipped_warning(record) == message and bad in message  # nothing skipped silently
+    assert os.stat(cache_dir / name).st_mtime_ns == stamp and npy_files(cache_dir) == [name]
+    for x, y in zip(batches(first), batches(again)):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(DataError, match="strict=True") as info:
+        build(folder, "disk", cache_dir, strict=True)
+    assert bad in str(info.value)
+
+
+def test_changed_file_or_option_decodes_again(tmp_path):
+    folder, _ = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    before = batches(build(folder, "disk", cache_dir, shuffle=False)[0])
+    first = os.path.join(folder, "img000.png")
+    fx.write(folder, "img000.png", np.zeros((24, 24, 3), np.uint8))  # same size, new content
+    stat = os.stat(first)
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    after = batches(build(folder, "disk", cache_dir, shuffle=False)[0])
+    np.testing.assert_array_equal(after[0][0], -1.0)  # the new, black image
+    assert not np.array_equal(before[0][0], after[0][0])
+    np.testing.assert_array_equal(before[1], after[1])  # the others unchanged
+    assert len(npy_files(cache_dir)) == 2
+    assert batches(build(folder, "disk", cache_dir, image_size=8)[0])[0].shape == (4, 8, 8, 3)
+    assert len(npy_files(cache_dir)) == 3
+
+
+def test_interrupted_decode_leaves_no_cache(tmp_path, monkeypatch):
+    folder, _ = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setattr(data, "_DISK_CHUNK_BYTES", 2 * 16 * 16 * 3)  # 2 images a chunk: several written
+    decode, calls = data._decode, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 9:
+            raise RuntimeError("interrupted")
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(data, "_decode", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        build(folder, "disk", cache_dir)
+    assert os.listdir(cache_dir) == []  # no .npy, no sidecar, no temporary file
+    monkeypatch.setattr(data, "_decode", decode)
+    ds, record = build(folder, "disk", cache_dir, shuffle=False)
+    assert len(npy_files(cache_dir)) == 1 and skipped_warning(record)
+    expected = batches(build(folder, "memory", cache_dir, shuffle=False)[0])
+    for x, y in zip(batches(ds), expected):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other shape", "sidecar"])
+def test_damaged_cache_is_rebuilt_with_a_warning(tmp_path, damage):
+    folder, _ = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    expected = batches(build(folder, "disk", cache_dir, shuffle=False)[0])
+    (name,) = npy_files(cache_dir)
+    path = cache_dir / name
+    if damage == "garbage":
+        path.write_bytes(b"not a numpy file at all" * 100)
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-1000])
+    elif damage == "other shape":
+        np.save(path, np.zeros((13, 8, 8, 3), np.uint8))
+    else:
+        (cache_dir / name.replace(".npy", ".json")).write_text("{")
+    ds, record = build(folder, "disk", cache_dir, shuffle=False)
+    warned = [str(w.message) for w in record if "damaged image cache" in str(w.message)]
+    assert len(warned) == 1 and str(path) in warned[0] and "rebuilding" in warned[0]
+    skipped_warning(record)  # the skipped file still reported, once
+    for x, y in zip(batches(ds), expected):
+        np.testing.assert_array_equal(x, y)
+    _, record = build(folder, "disk", cache_dir, shuffle=False)  # rebuilt: no warning now
+    assert not [str(w.message) for w in record if "damaged image cache" in str(w.message)]
+
+
+@pytest.mark.parametrize("cache", ["ram", "Disk", None, 1])
+def test_bad_cache_choice(tmp_path, cache):
+    folder, _ = cached_folder(tmp_path)
+    for source in (folder, mnist_like()):
+        with pytest.raises(ValueError, match="cache must be one of 'auto', 'memory', 'disk'"):
+            data.image_dataset(source, 16, batch_size=2, cache=cache)
+    with pytest.raises(ValueError, match="cache must be one of"):
+        data.unpaired_dataset(folder, folder, image_size=8, cache=cache)
+    with pytest.raises(ValueError, match="cache='disk' is for image folders"):
+        data.image_dataset("tfds:mnist", cache="disk")
+
+
+def test_unpaired_disk_and_memory_give_identical_batches(tmp_path, monkeypatch):
+    folder, bad = cached_folder(tmp_path)
+    other = tmp_path / "other"
+    fx.good_images(other, n=5, size=20)
+    kwargs = dict(image_size=12, batch_size=2, seed=1, repeat=True, skip_batches=2, cache_dir=tmp_path / "cache")
+    with pytest.warns(SkippedImageWarning, match="img005_bad"):
+        memory = data.unpaired_dataset(folder, other, cache="memory", **kwargs)
+    monkeypatch.setattr(data, "MEMORY_BUDGET", 0)
+    with pytest.warns(SkippedImageWarning, match="img005_bad"):
+        disk = data.unpaired_dataset(folder, other, **kwargs)
+    assert (memory.cache_kind, disk.cache_kind) == ("memory", "disk")
+    assert len(npy_files(tmp_path / "cache")) == 2  # one per folder
+    for (a, b), (c, d) in zip(memory.take(8), disk.take(8)):
+        assert a.shape == c.shape == (2, 12, 12, 3)
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+        np.testing.assert_array_equal(b.numpy(), d.numpy())
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate here")
+def test_full_disk_is_an_error_not_a_crash(tmp_path, monkeypatch):
+    folder, _ = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError, match="cannot write the image cache .*No space left"):
+        build(folder, "disk", cache_dir)
+    assert os.listdir(cache_dir) == []
