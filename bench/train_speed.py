@@ -9,7 +9,10 @@ Each architecture is compiled with its own recipe (`default_compile_args` where 
 StyleGAN-lite's lazy R1 runs every 16th step, so the mean step is reported beside the median).
 
 Data is an in-memory tensor (random images in [-1, 1]), so the number is the train step
-alone; the first epoch (tracing, XLA compilation) is run and not timed.
+alone; the first epoch (tracing, XLA compilation) is run and not timed. Also reported: the
+model's sampling throughput (`generate`, or `translate` for CycleGAN, one batch of
+`--batch-size` images, best of 3) and the process's peak resident memory (with `--jit both`
+the second row's peak includes the first's).
 """
 import argparse
 import json
@@ -48,6 +51,31 @@ def matmul_gflops(n=4096, repeats=5):
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def peak_rss_mb():
+    """This process's peak resident memory (Linux /proc), MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def sampling_images_per_s(gan, n, repeats=3):
+    """Inference throughput of the model's own sampling call, best of `repeats`."""
+    if zoo.kind(gan.spec["architecture"]) == "translation":
+        images = np.random.default_rng(1).uniform(-1, 1, (n,) + gan.image_shape)
+        run = lambda: gan.translate(images.astype("float32"), batch_size=n)  # noqa: E731
+    else:
+        run = lambda: gan.generate(n, seed=0, batch_size=n)  # noqa: E731
+    run()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
 class StepTimer(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.start = time.perf_counter()
@@ -59,10 +87,10 @@ class StepTimer(keras.callbacks.Callback):
         self.times = []
 
 
-def measure(arch, config, batch_size, steps, jit):
+def measure(arch, config, batch_size, steps, jit, precision="auto"):
     gan = zoo.create(arch, **config)
     recipe = gan.default_compile_args(batch_size) if hasattr(gan, "default_compile_args") else {}
-    gan.compile(**recipe, jit_compile=jit)
+    gan.compile(**recipe, jit_compile=jit, precision=precision)
     gflop = step_gflop(gan, batch_size)
     x = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps,) + gan.image_shape)
     data = tf.data.Dataset.from_tensor_slices(x.astype("float32"))
@@ -73,11 +101,14 @@ def measure(arch, config, batch_size, steps, jit):
     timer = StepTimer()
     gan.fit(data, epochs=1, verbose=0, callbacks=[timer])
     median = float(np.median(timer.times))
+    sample_rate = sampling_images_per_s(gan, batch_size)
     return {"arch": arch, "config": config, "batch_size": batch_size, "jit_compile": jit,
+            "precision": gan.compute_precision,
             "steps_timed": len(timer.times), "median_s_per_step": round(median, 4),
             "mean_s_per_step": round(float(np.mean(timer.times)), 4),
             "images_per_s": round(batch_size / median, 1), "gflop_per_step": round(gflop, 1),
-            "gflops_achieved": round(gflop / median, 1)}
+            "gflops_achieved": round(gflop / median, 1),
+            "sample_images_per_s": round(sample_rate, 1), "peak_rss_mb": round(peak_rss_mb() or 0)}
 
 
 def main():
@@ -87,6 +118,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--jit", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--precision", default="auto",
+                        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="architecture argument (JSON value), e.g. base_channels=64")
     args = parser.parse_args()
@@ -99,7 +132,8 @@ def main():
           f"oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
           f"float32 matmul 4096^2: {matmul_gflops():.0f} GFLOP/s")
     for jit in {"on": [True], "off": [False], "both": [False, True]}[args.jit]:
-        print(json.dumps(measure(args.arch, config, args.batch_size, args.steps, jit)), flush=True)
+        print(json.dumps(measure(args.arch, config, args.batch_size, args.steps, jit,
+                                 args.precision)), flush=True)
 
 
 if __name__ == "__main__":

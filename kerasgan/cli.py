@@ -74,6 +74,11 @@ def build_parser():
                                                    "architecture's, else 0.5)")
     train.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                        help="XLA for the train step; auto = on with a GPU, off on CPU")
+    train.add_argument("--precision", default="auto",
+                       choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+                       help="compute precision (weights stay float32); auto = bfloat16 where "
+                            "the hardware has it natively, else float32. A resumed run keeps "
+                            "its own.")
     train.add_argument("--seed", type=int, help="seed of the training noise and shuffling")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="an architecture argument, e.g. --set base_channels=32 (repeatable)")
@@ -83,6 +88,10 @@ def build_parser():
     train.add_argument("--resize", choices=("crop", "pad"), default="crop",
                        help="make non-square images square by center-crop or padding")
     train.add_argument("--flip", action="store_true", help="random horizontal flips")
+    train.add_argument("--cache", choices=("auto", "memory", "disk"), default="auto",
+                       help="where decoded folder images are kept: auto = in memory when "
+                            "they fit the budget, else in a reusable file under "
+                            "$KERASGAN_CACHE/images (~/.cache/kerasgan/images)")
     train.add_argument("--strict", action="store_true",
                        help="refuse bad image files instead of skipping them")
     train.add_argument("--data-dir", help="tensorflow-datasets data_dir for tfds:NAME")
@@ -202,7 +211,7 @@ def _compile_args(args, gan, total_steps):
         if unused:
             raise UsageError(f"{', '.join(unused)} do not apply to {args.arch} (least-squares "
                              "loss, Adam(2e-4, 0.5) decaying linearly over the second half).")
-        return {"total_steps": total_steps, "jit_compile": jit}
+        return {"total_steps": total_steps, "jit_compile": jit, "precision": args.precision}
 
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
     if hasattr(gan, "default_compile_args"):
@@ -216,7 +225,7 @@ def _compile_args(args, gan, total_steps):
             compile_args[key] = keras.optimizers.Adam.from_config(config)
     compile_args.update({k: v for k, v in (("loss", args.loss), ("r1_gamma", args.r1_gamma))
                          if v is not None})
-    compile_args.update(augment=args.augment, jit_compile=jit)
+    compile_args.update(augment=args.augment, jit_compile=jit, precision=args.precision)
     return compile_args
 
 
@@ -317,6 +326,9 @@ def cmd_train(args):
             gan.compile(**_compile_args(args, gan, total_steps=args.epochs * steps))
         zoo.save_config(gan, out, train=train_config)
     samples = _sample_callback(args, gan, dataset, os.path.join(out, "samples"))
+    if args.verbose:
+        print(f"Precision: {_precision_line(gan)}; decoded images cached in "
+              f"{dataset.cache_kind}")
     nan_stop = callbacks.StopOnNaN()
     started = time.time()
     gan.fit(dataset, epochs=args.epochs, steps_per_epoch=steps,
@@ -343,7 +355,8 @@ def _training_data(args, config, seed, skip_batches):
 
     common = dict(image_size=config["image_size"], channels=config.get("channels", 3),
                   batch_size=args.batch_size, flip=args.flip, seed=seed, repeat=True,
-                  skip_batches=skip_batches, resize=args.resize, strict=args.strict)
+                  skip_batches=skip_batches, resize=args.resize, strict=args.strict,
+                  cache=args.cache)
     if zoo.kind(args.arch) == "translation":
         if not args.data_b:
             raise UsageError(f"{args.arch} learns to translate between two image folders: "
@@ -388,12 +401,21 @@ def _run_metadata(args, gan, seconds):
         "steps": int(gan.step.numpy()),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
+        "precision": gan.compute_precision,
         "wall_time_s": round(previous.get("wall_time_s", 0.0) + seconds, 1),
         "hardware": f"{_cpu_name()}, {os.cpu_count()} cpus",
         "kerasgan_version": kerasgan.__version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
     }
+
+
+def _precision_line(gan):
+    from kerasgan import precision
+
+    if gan.precision != "auto":
+        return gan.compute_precision
+    return f"{gan.compute_precision} (auto: {precision.native_bfloat16()[1]})"
 
 
 def _cpu_name():

@@ -206,9 +206,16 @@ def _batches(inputs, batch_size):
 
 def _reference(target, inputs, uint8_images, batch_size=16):
     """What the Keras generator outputs for `inputs`, float32 on [-1, 1]."""
-    import keras
+    from kerasgan import precision
 
     run = target.preprocess or (lambda x: target.model(x, training=False))
+    with precision.float32_layers(target.model):
+        return _run_batches(run, target, inputs, uint8_images, batch_size)
+
+
+def _run_batches(run, target, inputs, uint8_images, batch_size):
+    import keras
+
     feed = inputs
     if uint8_images and target.kind == "translation":  # the artifact sees rounded pixels
         feed = {k: _to_unit_range(v) for k, v in _as_feed(inputs, True, target.kind).items()}
@@ -224,13 +231,16 @@ def _reference(target, inputs, uint8_images, batch_size=16):
 def _write_saved_model(target, path, batch_size, uint8_images):
     import keras
 
+    from kerasgan import precision
+
     serve, specs = _serving_function(target, batch_size, uint8_images)
-    archive = keras.export.ExportArchive()
-    archive.track(target.model)
-    archive.add_endpoint("serve", serve, input_signature=specs)
     tmp = path.rstrip("/\\") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    archive.write_out(tmp, verbose=False)
+    with precision.float32_layers(target.model):  # a model trained in mixed precision too
+        archive = keras.export.ExportArchive()
+        archive.track(target.model)
+        archive.add_endpoint("serve", serve, input_signature=specs)
+        archive.write_out(tmp, verbose=False)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)  # never a half-written SavedModel under the final name
     return path

@@ -6,6 +6,7 @@ import tensorflow as tf
 from kerasgan import augment as augment_lib
 from kerasgan import losses as losses_lib
 from kerasgan import noise
+from kerasgan import precision as precision_lib
 
 
 def check_images(images, image_shape, what, converter):
@@ -89,7 +90,7 @@ class GAN(keras.Model):
     # ------------------------------------------------------------------ compile
     def compile(self, d_optimizer=None, g_optimizer=None, loss="non_saturating",
                 gradient_penalty=None, r1_gamma=0.0, r1_every=1, augment=None,
-                jit_compile="auto", **kwargs):
+                jit_compile="auto", precision="auto", **kwargs):
         """Configures training.
 
         Args:
@@ -106,6 +107,11 @@ class GAN(keras.Model):
                 cutout) or None. Differentiable, so the generator learns through it.
             jit_compile: XLA for the train step. "auto" turns it on where a GPU is
                 present and off on CPU-only machines, where it measured slower.
+            precision: "float32", "mixed_bfloat16", "mixed_float16" (with dynamic loss
+                scaling) or "auto": bfloat16 where the hardware computes it natively (GPUs
+                from compute capability 8.0, CPUs with AVX512-BF16 or AMX), else float32.
+                Weights, losses, penalties, logits and generated images stay float32;
+                `compute_precision` tells what "auto" chose.
         """
         self.adversarial_loss = losses_lib.get(loss)
         self.loss_name = loss
@@ -122,10 +128,16 @@ class GAN(keras.Model):
         self.augment_name = augment
         self.augmentation = augment_lib.get(augment)
         self.jit_compile_setting = jit_compile
+        self.precision = precision
+        self.compute_precision = precision_lib.resolve(precision)
+        for network in (self.generator, self.discriminator):
+            precision_lib.apply(network, self.compute_precision)
         # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = keras.optimizers.get(d_optimizer or _default_optimizer())
-        self.g_optimizer = keras.optimizers.get(g_optimizer or _default_optimizer())
+        self.d_optimizer = precision_lib.loss_scaled(
+            keras.optimizers.get(d_optimizer or _default_optimizer()), self.compute_precision)
+        self.g_optimizer = precision_lib.loss_scaled(
+            keras.optimizers.get(g_optimizer or _default_optimizer()), self.compute_precision)
         # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -134,14 +146,17 @@ class GAN(keras.Model):
         if self.d_optimizer is None:
             return None
         return {
-            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "d_optimizer": keras.saving.serialize_keras_object(
+                precision_lib.unwrapped(self.d_optimizer)),
+            "g_optimizer": keras.saving.serialize_keras_object(
+                precision_lib.unwrapped(self.g_optimizer)),
             "loss": self.loss_name,
             "gradient_penalty": self.gradient_penalty_weight,
             "r1_gamma": self.r1_gamma,
             "r1_every": self.r1_every,
             "augment": self.augment_name,
             "jit_compile": self.jit_compile_setting,
+            "precision": self.precision,
         }
 
     def compile_from_config(self, config):
@@ -152,14 +167,16 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "d_steps": self.d_steps,
-            "ema_decay": self.ema_decay,
-            "seed": self.seed,
-        }
+        # Networks are saved as float32 models; the precision is in the compile config.
+        with precision_lib.float32_layers(self.generator, self.discriminator):
+            return {
+                "name": self.name,
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "d_steps": self.d_steps,
+                "ema_decay": self.ema_decay,
+                "seed": self.seed,
+            }
 
     @classmethod
     def from_config(cls, config):
@@ -264,6 +281,7 @@ class GAN(keras.Model):
                 penalty += self._lazy_r1(real_seen)
             total = d_loss + penalty
             scaled_total = self._per_replica(total)
+            scaled_total = self.d_optimizer.scale_loss(scaled_total)  # float16 loss scaling
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled_total, variables)
         self.d_optimizer.apply_gradients(zip(grads, variables))
@@ -292,7 +310,7 @@ class GAN(keras.Model):
                 real, tf.stop_gradient(fake), last)
             g_loss = self.adversarial_loss.g_loss(
                 self.discriminator(self.augment(fake, last, 2), training=True))
-            scaled_g_loss = self._per_replica(g_loss)
+            scaled_g_loss = self.g_optimizer.scale_loss(self._per_replica(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
         self.step.assign_add(1)

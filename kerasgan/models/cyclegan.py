@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from kerasgan import noise
+from kerasgan import precision as precision_lib
 from kerasgan.gan import check_images
 from kerasgan import zoo
 
@@ -256,7 +257,8 @@ class CycleGAN(keras.Model):
 
     # ------------------------------------------------------------------ compile
     def compile(self, g_optimizer=None, d_optimizer=None, cycle_weight=10.0,
-                identity_weight=0.5, total_steps=None, jit_compile="auto", **kwargs):
+                identity_weight=0.5, total_steps=None, jit_compile="auto", precision="auto",
+                **kwargs):
         """Configures training.
 
         Args:
@@ -271,6 +273,9 @@ class CycleGAN(keras.Model):
                 (constant for the first half, then linear to 0); ignored for optimizers
                 you pass.
             jit_compile: XLA for the train step ("auto": on with a GPU, off on CPU).
+            precision: "float32", "mixed_bfloat16", "mixed_float16" (loss-scaled) or
+                "auto" (bfloat16 where the hardware has it, else float32); see
+                `kerasgan.GAN.compile`.
         """
         if cycle_weight < 0 or identity_weight < 0:
             raise ValueError("cycle_weight and identity_weight must be >= 0, got "
@@ -279,10 +284,16 @@ class CycleGAN(keras.Model):
         self.identity_weight = float(identity_weight)
         self.total_steps = None if total_steps is None else int(total_steps)
         self.jit_compile_setting = jit_compile
+        self.precision = precision
+        self.compute_precision = precision_lib.resolve(precision)
+        for key in self._NETWORKS:
+            precision_lib.apply(getattr(self, key), self.compute_precision)
         # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.g_optimizer = keras.optimizers.get(g_optimizer or _default_optimizer(total_steps))
-        self.d_optimizer = keras.optimizers.get(d_optimizer or _default_optimizer(total_steps))
+        self.g_optimizer = precision_lib.loss_scaled(keras.optimizers.get(
+            g_optimizer or _default_optimizer(total_steps)), self.compute_precision)
+        self.d_optimizer = precision_lib.loss_scaled(keras.optimizers.get(
+            d_optimizer or _default_optimizer(total_steps)), self.compute_precision)
         # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
         self.g_optimizer.build(self._g_variables())
         self.d_optimizer.build(self._d_variables())
@@ -297,12 +308,15 @@ class CycleGAN(keras.Model):
         if self.g_optimizer is None:
             return None
         return {
-            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(
+                precision_lib.unwrapped(self.g_optimizer)),
+            "d_optimizer": keras.saving.serialize_keras_object(
+                precision_lib.unwrapped(self.d_optimizer)),
             "cycle_weight": self.cycle_weight,
             "identity_weight": self.identity_weight,
             "total_steps": self.total_steps,
             "jit_compile": self.jit_compile_setting,
+            "precision": self.precision,
         }
 
     def compile_from_config(self, config):
@@ -317,8 +331,10 @@ class CycleGAN(keras.Model):
     def get_config(self):
         config = {"name": self.name, "image_size": self.image_size,
                   "pool_size": self.pool_size, "seed": self.seed}
-        for key in self._NETWORKS:
-            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        # Networks are saved as float32 models; the precision is in the compile config.
+        with precision_lib.float32_layers(*(getattr(self, key) for key in self._NETWORKS)):
+            for key in self._NETWORKS:
+                config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
 
     @classmethod
@@ -433,7 +449,7 @@ class CycleGAN(keras.Model):
             adversarial = (_mse(D_B(fake_b, training=True), 1.0)
                            + _mse(D_A(fake_a, training=True), 1.0))
             g_loss = adversarial + cycle + identity
-            scaled_g_loss = self._per_replica(g_loss)
+            scaled_g_loss = self.g_optimizer.scale_loss(self._per_replica(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
 
@@ -445,7 +461,7 @@ class CycleGAN(keras.Model):
                               + _mse(D_A(seen_fake_a, training=True), 0.0))
             d_b_loss = 0.5 * (_mse(D_B(real_b, training=True), 1.0)
                               + _mse(D_B(seen_fake_b, training=True), 0.0))
-            scaled_d_loss = self._per_replica(d_a_loss + d_b_loss)
+            scaled_d_loss = self.d_optimizer.scale_loss(self._per_replica(d_a_loss + d_b_loss))
         d_grads = d_tape.gradient(scaled_d_loss, d_variables)
         self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
         self.step.assign_add(1)
