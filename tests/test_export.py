@@ -43,18 +43,44 @@ def run_device_side(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("arch", zoo.list())
-def test_every_architecture_exports_in_every_format(arch, tmp_path):
-    model = tiny(arch)
-    report = export.export(model, tmp_path, calibration_images=calibration(model))
+def set_noise_strength(gan, value):
+    for layer in gan.sampler.get_layer("synthesis").layers:  # untrained strengths are 0
+        if isinstance(layer, NoiseInjection):
+            layer.strength.assign(np.full(layer.strength.shape, value, "float32"))
 
-    assert json.load(open(tmp_path / export.REPORT_FILE)) == report
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`exported(arch)`: (model, folder, report) of the tiny model of `arch` exported once in
+    every format and quantization (`export.export`'s defaults); the tests below check these
+    shared artifacts rather than export the same model again each. StyleGAN's noise
+    strengths are set to 0.5 first (untrained they are 0), so that its artifacts are checked
+    with the noise inputs in use."""
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            model = tiny(arch)
+            if arch == "stylegan_lite":
+                set_noise_strength(model, 0.5)
+            out = tmp_path_factory.mktemp(arch)
+            cache[arch] = model, out, export.export(model, out,
+                                                    calibration_images=calibration(model))
+        return cache[arch]
+    return get
+
+
+@pytest.mark.parametrize("arch", zoo.list())
+def test_every_architecture_exports_in_every_format(arch, exported):
+    model, folder, report = exported(arch)
+
+    assert json.load(open(folder / export.REPORT_FILE)) == report
     names = ["a2b", "b2a"] if zoo.kind(arch) == "translation" else ["generator"]
     artifacts = {(a["name"], a["format"], a["quantization"]): a for a in report["artifacts"]}
     assert set(artifacts) == {(n, "saved_model", "float32") for n in names} | {
         (n, "tflite", q) for n in names for q in export.QUANTIZATIONS}
     for (name, fmt, quantization), artifact in artifacts.items():
-        path = tmp_path / artifact["path"]
+        path = folder / artifact["path"]
         assert path.exists() and artifact["size_bytes"] > 0
         assert np.isfinite(artifact["max_abs_error"]) and artifact["mean_abs_error"] >= 0
         key = "saved_model" if fmt == "saved_model" else quantization
@@ -70,9 +96,9 @@ def test_every_architecture_exports_in_every_format(arch, tmp_path):
                                         "dtype": "float32"}]
 
 
-def test_tflite_matches_keras_on_new_inputs_and_names_its_tensors(tmp_path):
-    gan = tiny("dcgan")
-    path = export.tflite(gan, tmp_path / "g.tflite", quantization="float32")
+def test_tflite_matches_keras_on_new_inputs_and_names_its_tensors(exported):
+    gan, folder, _ = exported("dcgan")
+    path = folder / "generator_float32.tflite"
     latents = gan.latents(3, seed=7)
     out = export.run_tflite(path, {"latent": latents})
     np.testing.assert_allclose(out, gan.generate(latents=latents), atol=1e-5)
@@ -92,12 +118,9 @@ def test_saved_model_matches_keras_and_serves_a_fixed_batch(tmp_path):
         serve(latent=tf.constant(gan.latents(2, seed=3)))
 
 
-def test_stylegan_artifact_takes_its_noise_as_inputs(tmp_path):
-    gan = tiny("stylegan_lite")
-    for layer in gan.sampler.get_layer("synthesis").layers:  # untrained strengths are 0
-        if isinstance(layer, NoiseInjection):
-            layer.strength.assign(np.full(layer.strength.shape, 0.5, "float32"))
-    path = export.tflite(gan, tmp_path / "g.tflite", quantization="float32", batch_size=2)
+def test_stylegan_artifact_takes_its_noise_as_inputs(exported):
+    gan, folder, _ = exported("stylegan_lite")  # noise strengths 0.5
+    path = folder / "generator_float32.tflite"  # batch 1: run_tflite feeds it row by row
     latents = gan.latents(2, seed=1)
     noise_a, noise_b = gan.noise_inputs(2, seed=2), gan.noise_inputs(2, seed=3)
     named = {f"noise_{i}": a for i, a in enumerate(noise_a)}
@@ -143,16 +166,15 @@ def test_cyclegan_exports_at_another_image_size(tmp_path):
                                cyclegan.translate(image, direction="b2a"), atol=1e-5)
 
 
-def test_device_runner_reproduces_golden_output_without_tensorflow(tmp_path):
-    gan = tiny("stylegan_lite")
-    export.export(gan, tmp_path, formats=["tflite"], quantizations=["float32"])
-    result = run_device_side(tmp_path / "generator_float32.tflite",
-                             "--check", tmp_path / "golden_generator.npz", "--tolerance", "1e-4")
+def test_device_runner_reproduces_golden_output_without_tensorflow(exported, tmp_path):
+    gan, artifacts, _ = exported("stylegan_lite")  # noise strengths 0.5: the noise matters
+    result = run_device_side(artifacts / "generator_float32.tflite",
+                             "--check", artifacts / "golden_generator.npz", "--tolerance", "1e-4")
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
     # The runner draws latents and noise as kerasgan does: its grid is `generate(seed=3)`'s.
-    result = run_device_side(tmp_path / "generator_float32.tflite", "--n", 4, "--seed", 3,
+    result = run_device_side(artifacts / "generator_float32.tflite", "--n", 4, "--seed", 3,
                              "--out", tmp_path / "grid.png")
     assert result.returncode == 0, result.stderr
     from PIL import Image
@@ -162,22 +184,20 @@ def test_device_runner_reproduces_golden_output_without_tensorflow(tmp_path):
     assert np.abs(grid - image_grid(gan.generate(4, seed=3))).max() <= 1
 
 
-def test_device_runner_translates_a_photo_and_fails_a_wrong_golden(tmp_path):
-    cyclegan = tiny("cyclegan")
-    export.export(cyclegan, tmp_path, formats=["tflite"], quantizations=["float16"],
-                  directions=["a2b"])
+def test_device_runner_translates_a_photo_and_fails_a_wrong_golden(exported, tmp_path):
+    cyclegan, artifacts, _ = exported("cyclegan")
     from PIL import Image
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), "uint8")).save(
         tmp_path / "photo.jpg")
-    result = run_device_side(tmp_path / "a2b_float16.tflite", "--image", tmp_path / "photo.jpg",
+    result = run_device_side(artifacts / "a2b_float16.tflite", "--image", tmp_path / "photo.jpg",
                              "--out", tmp_path / "out.png")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "out.png").size == cyclegan.image_shape[:2]
 
-    golden = dict(np.load(tmp_path / "golden_a2b.npz"))
+    golden = dict(np.load(artifacts / "golden_a2b.npz"))
     golden["expected_image"] = golden["expected_image"] + 0.5
     np.savez(tmp_path / "wrong.npz", **golden)
-    result = run_device_side(tmp_path / "a2b_float16.tflite", "--check", tmp_path / "wrong.npz")
+    result = run_device_side(artifacts / "a2b_float16.tflite", "--check", tmp_path / "wrong.npz")
     assert result.returncode == 1 and "FAILED" in result.stdout
 
 

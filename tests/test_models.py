@@ -39,12 +39,16 @@ def test_fit_trains_both_networks(name):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_keras_file_round_trip_and_resume(name, tmp_path):
+    # Eager steps: tracing twice (original and reloaded) took most of this test's time;
+    # graph-mode training is test_fit_trains_both_networks'.
     gan = tiny_gan(name, ema_decay=0.9)
+    gan.run_eagerly = True
     data = image_batches(gan.image_shape)
     gan.fit(data, epochs=1, verbose=0)
     path = str(tmp_path / "gan.keras")
     gan.save(path)
     loaded = keras.models.load_model(path)  # no custom_objects: import kerasgan is enough
+    loaded.run_eagerly = True
     assert isinstance(loaded, kerasgan.GAN)
     np.testing.assert_array_equal(loaded.generate(4, seed=3), gan.generate(4, seed=3))
     for a, b in zip(snapshot(gan.variables), snapshot(loaded.variables)):
@@ -65,6 +69,7 @@ def test_keras_file_round_trip_and_resume(name, tmp_path):
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_model_folder_round_trip_and_fine_tune(name, tmp_path):
     gan = tiny_gan(name, ema_decay=0.9)
+    gan.run_eagerly = True  # graph mode: test_fit_trains_both_networks
     gan.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
     zoo.save(gan, str(tmp_path), metadata={"note": "test"})
     loaded = zoo.load(str(tmp_path))
@@ -73,6 +78,7 @@ def test_model_folder_round_trip_and_fine_tune(name, tmp_path):
     from_file = zoo.load(str(tmp_path / "gan.keras"))
     np.testing.assert_array_equal(from_file.generate(5, seed=0), gan.generate(5, seed=0))
     trainable = zoo.load(str(tmp_path), for_training=True)
+    trainable.run_eagerly = True
     history = trainable.fit(image_batches(gan.image_shape), epochs=1, verbose=0)
     assert np.isfinite(history.history["g_loss"]).all()
 
