@@ -30,6 +30,9 @@ def test_mirrored_strategy_matches_one_device_on_the_global_batch(tmp_path):
     # Synchronized batch norm: the forward pass matches, the backward pass through the
     # cross-replica moments leaves a gap measured at 1.1e-3 after weights moved 0.058 (2 %).
     assert result["dcgan"] < 0.05 * result["dcgan_moved"], result
+    # StyleGAN-lite's minibatch stddev sees each replica's half batch, so it cannot match one
+    # device; it must still train under the strategy.
+    assert 0 < result["stylegan_lite_moved"] < float("inf"), result
 
 
 def free_port():
