@@ -21,24 +21,15 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
+from memory import rss_mb  # bench/memory.py: imports no framework
+
 LATENT, WIDTH, SIZE = 100, 64, 64
 PROTOCOL = "@@ "  # marks the worker's answers among whatever else the frameworks print
-
-
-def rss_mb(field="VmHWM"):
-    """This process's peak (VmHWM) or current (VmRSS) resident memory in MiB. Read from
-    /proc: ru_maxrss would include the driver's memory, as it is inherited over exec."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith(field)) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # --------------------------------------------------------------------------- kerasgan worker
@@ -77,8 +68,7 @@ class KerasganWorker:
         return time.perf_counter() - start
 
     def gflop_per_step(self, batch_size):
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from train_speed import step_gflop
+        from train_speed import step_gflop  # bench/ is on sys.path: this file runs as a script
 
         return step_gflop(self.gan, batch_size)
 

@@ -26,6 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
+from memory import rss_mb  # noqa: E402  (bench/memory.py)
+
 
 def step_gflop(gan, batch_size):
     """Floating-point operations of one train step, counted by TensorFlow's graph profiler."""
@@ -49,15 +51,6 @@ def matmul_gflops(n=4096, repeats=5):
     for _ in range(repeats):
         matmul().numpy()
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
-
-
-def peak_rss_mb():
-    """This process's peak resident memory (Linux /proc), MiB."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
-    except (OSError, StopIteration):
-        return None
 
 
 def sampling_images_per_s(gan, n, repeats=3):
@@ -108,7 +101,7 @@ def measure(arch, config, batch_size, steps, jit, precision="auto"):
             "mean_s_per_step": round(float(np.mean(timer.times)), 4),
             "images_per_s": round(batch_size / median, 1), "gflop_per_step": round(gflop, 1),
             "gflops_achieved": round(gflop / median, 1),
-            "sample_images_per_s": round(sample_rate, 1), "peak_rss_mb": round(peak_rss_mb() or 0)}
+            "sample_images_per_s": round(sample_rate, 1), "peak_rss_mb": round(rss_mb())}
 
 
 def main():

@@ -802,6 +802,11 @@ def _disk_fetch(images, rows, batch_shape):
     return fetch
 
 
+def _fetch(images, rows, kind, batch_shape):
+    """The fetch of batches of indices for images in memory or in a memory-mapped cache."""
+    return _memory_fetch(images) if kind == "memory" else _disk_fetch(images, rows, batch_shape)
+
+
 def _batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0, ds=None):
     """Common tail: shuffle, batch (drop_remainder), fetch, scale to [-1, 1], flip, repeat, prefetch.
 
@@ -961,8 +966,7 @@ def image_dataset(
             images, rows, kind = _folder_source(path, image_size, channels, resize, background, strict, max_pixels,
                                                 cache, cache_dir)
             n = len(images) if rows is None else len(rows)
-            if kind == "disk":
-                fetch = _disk_fetch(images, rows, (batch_size, image_size, image_size, channels))
+            fetch = _fetch(images, rows, kind, (batch_size, image_size, image_size, channels))
         elif os.path.exists(path):
             raise DataError(f"{path} is not a folder, an .npz/.npy file or 'tfds:NAME'")
         else:
@@ -1070,8 +1074,7 @@ def unpaired_dataset(
     seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
     crop_shape = (int(image_size), int(image_size), options["channels"])
     one_image = (1, load_size, load_size, options["channels"])
-    fetches = [_memory_fetch(images) if kind == "memory" else _disk_fetch(images, rows, one_image)
-               for images, rows in domains]
+    fetches = [_fetch(images, rows, kind, one_image) for images, rows in domains]
 
     def stream(size, offset):  # indices: the images are fetched in `augment`
         ds = tf.data.Dataset.range(size)

@@ -206,24 +206,20 @@ def _batches(inputs, batch_size):
 
 def _reference(target, inputs, uint8_images, batch_size=16):
     """What the Keras generator outputs for `inputs`, float32 on [-1, 1]."""
+    import keras
+
     from kerasgan import precision
 
     run = target.preprocess or (lambda x: target.model(x, training=False))
-    with precision.float32_layers(target.model):
-        return _run_batches(run, target, inputs, uint8_images, batch_size)
-
-
-def _run_batches(run, target, inputs, uint8_images, batch_size):
-    import keras
-
     feed = inputs
     if uint8_images and target.kind == "translation":  # the artifact sees rounded pixels
         feed = {k: _to_unit_range(v) for k, v in _as_feed(inputs, True, target.kind).items()}
     out = []
     n = len(next(iter(feed.values())))
-    for i in range(0, n, batch_size):
-        batch = [feed[name][i:i + batch_size] for name in target.input_names]
-        out.append(keras.ops.convert_to_numpy(run(batch if len(batch) > 1 else batch[0])))
+    with precision.float32_layers(target.model):  # as the artifact computes
+        for i in range(0, n, batch_size):
+            batch = [feed[name][i:i + batch_size] for name in target.input_names]
+            out.append(keras.ops.convert_to_numpy(run(batch if len(batch) > 1 else batch[0])))
     return np.concatenate(out).astype("float32")
 
 

@@ -129,9 +129,8 @@ class GAN(keras.Model):
         self.augmentation = augment_lib.get(augment)
         self.jit_compile_setting = jit_compile
         self.precision = precision
-        self.compute_precision = precision_lib.resolve(precision)
-        for network in (self.generator, self.discriminator):
-            precision_lib.apply(network, self.compute_precision)
+        self.compute_precision = precision_lib.prepare(precision,
+                                                       (self.generator, self.discriminator))
         # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
         self.d_optimizer = precision_lib.loss_scaled(
@@ -280,8 +279,8 @@ class GAN(keras.Model):
             if self.r1_gamma:
                 penalty += self._lazy_r1(real_seen)
             total = d_loss + penalty
-            scaled_total = self._per_replica(total)
-            scaled_total = self.d_optimizer.scale_loss(scaled_total)  # float16 loss scaling
+            # scale_loss: float16 loss scaling (the identity otherwise).
+            scaled_total = self.d_optimizer.scale_loss(self._per_replica(total))
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled_total, variables)
         self.d_optimizer.apply_gradients(zip(grads, variables))

@@ -94,6 +94,14 @@ def apply(network, policy):
             layer.dtype_policy = "float32" if id(layer) in keep else policy
 
 
+def prepare(precision, networks):
+    """Resolves `precision` and applies it to every one of `networks`; returns the policy."""
+    policy = resolve(precision)
+    for network in networks:
+        apply(network, policy)
+    return policy
+
+
 @contextlib.contextmanager
 def float32_layers(*networks):
     """Within the block every layer of `networks` computes in float32 (then restored)."""

@@ -285,9 +285,7 @@ class CycleGAN(keras.Model):
         self.total_steps = None if total_steps is None else int(total_steps)
         self.jit_compile_setting = jit_compile
         self.precision = precision
-        self.compute_precision = precision_lib.resolve(precision)
-        for key in self._NETWORKS:
-            precision_lib.apply(getattr(self, key), self.compute_precision)
+        self.compute_precision = precision_lib.prepare(precision, self._networks())
         # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
         self.g_optimizer = precision_lib.loss_scaled(keras.optimizers.get(
@@ -328,11 +326,14 @@ class CycleGAN(keras.Model):
     # ------------------------------------------------------------------ config
     _NETWORKS = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
 
+    def _networks(self):
+        return [getattr(self, key) for key in self._NETWORKS]
+
     def get_config(self):
         config = {"name": self.name, "image_size": self.image_size,
                   "pool_size": self.pool_size, "seed": self.seed}
         # Networks are saved as float32 models; the precision is in the compile config.
-        with precision_lib.float32_layers(*(getattr(self, key) for key in self._NETWORKS)):
+        with precision_lib.float32_layers(*self._networks()):
             for key in self._NETWORKS:
                 config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
