@@ -622,6 +622,14 @@ def _convert_tf(x, image_size, channels, resize, background):
     return x
 
 
+# Float arrays: [-1, 1] / [0, 1] up to this much float rounding (then clipped); floats above
+# 1 + tolerance are [0, 255] only when their max is at least _FLOAT_0_255_MIN_MAX (a whole
+# array of 0-255 images whose brightest pixel is below 16 is implausible; a standardised or
+# overshooting [0, 1] array is not), else refused as ambiguous.
+_RANGE_TOLERANCE = 1e-3
+_FLOAT_0_255_MIN_MAX = 16.0
+
+
 def _array_to_unit255(x, what):
     """Validate an image array; returns (array in its value range as float32 0-255 or uint8)."""
     x = np.asarray(x)
@@ -641,13 +649,29 @@ def _array_to_unit255(x, what):
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise DataError(f"{what} contains NaN or Inf values")
     is_float = np.issubdtype(x.dtype, np.floating)
-    x = x.astype(np.float32)
-    if is_float and lo < 0 and lo >= -1.001 and hi <= 1.001:
-        return (x + 1.0) * 127.5  # [-1, 1]
-    if is_float and lo >= 0 and hi <= 1.0:
-        return x * 255.0  # [0, 1]
-    if lo < 0 or hi > 255.001:
-        raise DataError(f"{what} has values in [{lo}, {hi}]; expected [0, 255], [0, 1] or [-1, 1]")
+    x = x.astype(np.float32)  # a copy: scaled and clipped in place below
+    found = f"[{lo:.7g}, {hi:.7g}]"
+    tol = _RANGE_TOLERANCE
+    if is_float and lo >= -1.0 - tol and hi <= 1.0 + tol:
+        # [-1, 1] or [0, 1]; float rounding (e.g. a max of 1.0000001) is within `tol` and clipped.
+        detected, (low, high) = ("[-1, 1]", (-1.0, 1.0)) if lo < 0 else ("[0, 1]", (0.0, 1.0))
+        if lo < low or hi > high:
+            warnings.warn(f"{what} has float values in {found}: read as {detected}, the values "
+                          f"outside it (by at most {tol:g}) clipped", stacklevel=4)
+        np.clip(x, low, high, out=x)
+        if low < 0:
+            x += 1.0
+            x *= 127.5
+        else:
+            x *= 255.0
+        return x
+    if lo < 0 or hi > 255.0 + tol or (is_float and hi < _FLOAT_0_255_MIN_MAX):
+        # Floats a little above 1 (max 3.0, say) are neither [0, 1] / [-1, 1] nor plausibly
+        # [0, 255] images (their brightest pixel that dark): refused rather than guessed.
+        raise DataError(f"{what} has {'float ' if is_float else ''}values in {found}; expected "
+                        f"[-1, 1] or [0, 1] (floats, within {tol:g}) or [0, 255]"
+                        + (f" (floats: max at least {_FLOAT_0_255_MIN_MAX:g})" if is_float else ""))
+    np.clip(x, 0.0, 255.0, out=x)
     return x
 
 
@@ -889,7 +913,9 @@ def image_dataset(
               memory or into a reusable cache file on disk (see `cache`);
             - an ``.npy`` / ``.npz`` file (key ``x_train``, else ``images``, else the first)
               or a numpy array, shaped (N, H, W) or (N, H, W, C), C in (1, 3, 4), uint8
-              [0, 255] or float [0, 1] / [-1, 1] (float with values above 1: [0, 255]);
+              [0, 255] or float [0, 1] / [-1, 1] (up to 1e-3 of float rounding outside
+              them is clipped, with a warning), or float [0, 255] (max at least 16; floats
+              with a max between 1.001 and 16 are refused as ambiguous);
             - ``"tfds:NAME"``, ``"tfds:NAME:SPLIT"`` (or ``"tfds:NAME:VERSION:SPLIT"``):
               a tensorflow-datasets dataset, its image feature ``"image"`` (or its only Image
               feature). Never downloads unless ``download=True``.

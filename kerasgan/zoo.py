@@ -11,13 +11,23 @@ A pretrained preset is such a folder whose metadata.json lists the SHA-256 of ev
 (`"files"`), plus a model card README.md: the top-level `zoo/` of the repository, installed
 as `kerasgan/presets/`. `load(name)` finds a preset by name (see `preset_path`) and checks
 every file before any is read.
+
+A preset's identity (its name, its cache folder) comes from where it was found: the name the
+user typed, or the basename of the folder given. Its metadata.json is never trusted with a
+path: only the SHA-256 of each file, and an `https://` URL to fetch missing files from. See
+SECURITY.md for what loading guarantees.
 """
 import builtins
 import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import keras
 
@@ -64,8 +74,12 @@ def list(kind=None, pretrained=False):  # noqa: A001 - `kerasgan.zoo.list()` is 
     if pretrained:
         names = set()
         for root in _preset_roots():
-            names.update(n for n in os.listdir(root)
-                         if os.path.isfile(os.path.join(root, n, METADATA_FILE)))
+            try:
+                entries = os.listdir(root)
+            except OSError:  # an unreadable cache lists nothing rather than failing
+                continue
+            names.update(n for n in entries if _valid_preset_name(n)
+                         and os.path.isfile(os.path.join(root, n, METADATA_FILE)))
         return sorted(n for n in names if kind is None or _preset_kind(n) == kind)
     return sorted(name for name in _BUILDERS if kind is None or _KINDS[name] == kind)
 
@@ -91,8 +105,10 @@ def _jsonable(value):
     return [_jsonable(v) for v in value] if isinstance(value, (tuple, builtins.list)) else value
 
 
-def resolve_config(name, **config):
-    """The full builder config for `name`: defaults filled in, unknown arguments refused."""
+def resolve_config(name, /, **config):
+    """The full builder config for `name`: defaults filled in, unknown arguments refused.
+
+    `name` is positional-only, so that `config` may hold the model's own `name`."""
     _check_name(name)
     params = inspect.signature(_BUILDERS[name]).parameters
     known = [p for p in params if params[p].kind is not inspect.Parameter.VAR_KEYWORD]
@@ -105,15 +121,17 @@ def resolve_config(name, **config):
     return {key: _jsonable(value) for key, value in resolved.items()}
 
 
-def create(name, **config):
-    """Builds the GAN registered as `name`, e.g. `create("dcgan", image_size=32)`.
+def create(architecture, /, **config):
+    """Builds the GAN registered as `architecture`, e.g. `create("dcgan", image_size=32)`.
 
-    The result carries `spec = {"architecture": name, "config": {...}}` so that `save`
-    can write a folder `load` rebuilds it from.
+    `architecture` is positional-only: `config` may hold the model's own `name`
+    (`create("dcgan", name="my_gan")`). The result carries
+    `spec = {"architecture": architecture, "config": {...}}` so that `save` can write a
+    folder `load` rebuilds it from.
     """
-    config = resolve_config(name, **config)
-    gan = _BUILDERS[name](**config)
-    gan.spec = {"architecture": name, "config": config}
+    config = resolve_config(architecture, **config)
+    gan = _BUILDERS[architecture](**config)
+    gan.spec = {"architecture": architecture, "config": config}
     return gan
 
 
@@ -172,11 +190,10 @@ def read_config(path):
         raise FileNotFoundError(f"{path!r} is not a kerasgan model folder: {CONFIG_FILE} is "
                                 "missing (a model folder is written by `kerasgan train --out` "
                                 "or kerasgan.zoo.save).")
-    with open(config_path) as f:
-        return json.load(f)
+    return _read_json(config_path)
 
 
-def load(path, for_training=False):
+def load(path, for_training=False, *, url=None):
     """Loads a preset by name, a model folder written by `save` (or `kerasgan train --out`),
     or a `.keras` file.
 
@@ -184,10 +201,16 @@ def load(path, for_training=False):
         path: a preset name (`list(pretrained=True)`), a folder, or a file written by
             `model.save("x.keras")`. A preset's files are checked against the SHA-256 in its
             metadata first; a mismatch refuses it. Nothing loaded runs code (weights are
-            HDF5 arrays, configs JSON; `.keras` files load with Keras safe mode on).
+            HDF5 arrays, configs JSON; `.keras` files load with Keras safe mode on), and
+            weight files that refer to data outside themselves (HDF5 external links,
+            external or virtual datasets) are refused. Files a preset lacks are fetched
+            into its cache folder only (see `verify_preset`).
         for_training: also compile it (with its saved compile config when it has one)
             so that `fit` continues training (or fine-tunes a preset). A `.keras` file keeps
             its own compile state.
+        url: where to fetch the files a preset lacks from, instead of its metadata's
+            `"url"`: an `https://` URL, or (because you chose it, not the preset's author)
+            a `file://` URL or a local folder. A metadata `"url"` must be `https://`.
 
     Example:
         >>> gan = kerasgan.zoo.load("dcgan_clipart64")
@@ -195,14 +218,18 @@ def load(path, for_training=False):
     """
     path = os.fspath(path)
     if str(path).endswith(".keras") and os.path.isfile(path):
-        return keras.models.load_model(path, compile=True)
+        return keras.models.load_model(path, compile=True, safe_mode=True)
     if not os.path.isdir(path):
-        path = preset_path(path)
-    elif os.path.isfile(os.path.join(path, METADATA_FILE)) and \
-            "files" in _read_json(os.path.join(path, METADATA_FILE)):
-        verify_preset(path)  # an explicit preset folder is checked too
+        path = preset_path(path, url=url)
+    elif _is_preset(path) and "files" in _read_metadata(path):
+        path = verify_preset(path, url=url)  # an explicit preset folder is checked too
     spec = read_config(path)
     gan = create(spec["architecture"], **spec["config"])
+    weight_files = builtins.list(WEIGHT_FILES.values()) + \
+        builtins.list(getattr(gan, "WEIGHT_FILES", {}).values())
+    for filename in weight_files:
+        if os.path.isfile(os.path.join(path, filename)):
+            _check_hdf5(os.path.join(path, filename))
     if hasattr(gan, "load_folder_weights"):
         gan.load_folder_weights(path)
     for attribute, filename in WEIGHT_FILES.items():
@@ -234,15 +261,45 @@ class PresetError(ValueError):
     """A preset that is unknown, incomplete or fails its SHA-256 check."""
 
 
+MAX_JSON_BYTES = 16 << 20  # metadata.json / config.json: larger ones are refused unread
+MAX_DOWNLOAD_BYTES = 4 << 30  # all the files one load fetches, together
+DOWNLOAD_TIMEOUT_S = 60  # per connection attempt and per read
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
+    size = os.path.getsize(path)
+    if size > MAX_JSON_BYTES:
+        raise PresetError(f"{path} is {size} bytes; a kerasgan JSON file is at most "
+                          f"{MAX_JSON_BYTES} bytes.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise PresetError(f"{path} is not valid JSON ({error}).") from error
+
+
+def _read_metadata(folder):
+    metadata = _read_json(os.path.join(folder, METADATA_FILE))
+    if not isinstance(metadata, dict):
+        raise PresetError(f"{os.path.join(folder, METADATA_FILE)} must hold a JSON object.")
+    return metadata
 
 
 def cache_dir():
     """The user cache of presets: `$KERASGAN_CACHE` or `~/.cache/kerasgan/presets`."""
     return os.environ.get(CACHE_ENV) or os.path.join(
         os.path.expanduser("~"), ".cache", "kerasgan", "presets")
+
+
+def _cache_folder(name):
+    """`cache_dir()/name`, the only place files of preset `name` are ever written to."""
+    _check_preset_name(name)
+    root = cache_dir()
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise PresetError(f"The preset cache {root!r} is not a folder; set {CACHE_ENV} to a "
+                          "folder (it is created when needed) or unset it.")
+    return os.path.join(root, name)
 
 
 def _bundled_dirs():
@@ -256,31 +313,47 @@ def _preset_roots():
 
 
 def _preset_kind(name):
-    return kind(read_config(preset_path(name, verify=False))["architecture"])
+    """The kind of preset `name`'s architecture; None when its config cannot be read."""
+    try:
+        return kind(read_config(preset_path(name, verify=False))["architecture"])
+    except (OSError, ValueError, KeyError, TypeError):  # an unreadable or foreign cache entry
+        return None
 
 
 def _is_preset(folder):
     return os.path.isfile(os.path.join(folder, METADATA_FILE))
 
 
-def preset_path(name, verify=True):
+def _valid_preset_name(name):
+    return (isinstance(name, str) and bool(name) and name == os.path.basename(name)
+            and "/" not in name and "\\" not in name and os.sep not in name
+            and not (os.altsep and os.altsep in name) and ":" not in name and "\0" not in name
+            and not name.startswith(".") and not name.endswith(".keras")
+            and name == name.strip())
+
+
+def _check_preset_name(name):
+    if not _valid_preset_name(name):
+        raise PresetError(f"{name!r} is not a valid preset name (one folder name: no path "
+                          "separator, ':' or leading '.').")
+
+
+def preset_path(name, verify=True, *, url=None):
     """The folder of preset `name`, its files checked (and fetched if need be).
 
     Resolution order: the presets bundled with the package, then the user cache
-    (`cache_dir()`); files a preset's metadata lists but the folder lacks are downloaded
-    from its `"url"` into the cache with `keras.utils.get_file`, then verified.
+    (`cache_dir()/name`). Files a preset's metadata lists but its folder lacks are fetched
+    (see `verify_preset`); the folder returned holds every file of the preset.
     """
-    if not isinstance(name, str) or not name or "/" in name or os.sep in name \
-            or name.startswith(".") or name.endswith(".keras"):
+    if not _valid_preset_name(name):
         raise FileNotFoundError(f"No model folder at {name!r} (nor a .keras file there); "
                                 f"presets: {', '.join(list(pretrained=True)) or 'none'}.")
-    bundled = [os.path.join(root, name) for root in _bundled_dirs()]
-    cached = os.path.join(cache_dir(), name)
-    for folder in bundled + [cached]:
+    for folder in [os.path.join(root, name) for root in _bundled_dirs()]:
         if _is_preset(folder):
-            if verify:
-                verify_preset(folder, cached=folder == cached)
-            return folder
+            return verify_preset(folder, name=name, url=url) if verify else folder
+    cached = _cache_folder(name)
+    if _is_preset(cached):
+        return verify_preset(cached, cached=True, name=name, url=url) if verify else cached
     presets = list(pretrained=True)
     raise PresetError(f"No model folder, .keras file or preset named {name!r}. Presets: "
                       f"{', '.join(presets) or 'none installed'}; architectures (build one "
@@ -295,50 +368,254 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def verify_preset(folder, cached=False):
-    """Checks every file a preset's metadata lists against its SHA-256.
+def _same_folder(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
 
-    Missing files are fetched from the metadata's `"url"` (into the user cache). A mismatch
-    raises `PresetError` naming the file; in the user cache the bad copy is deleted so the
-    next load fetches it again.
-    """
-    metadata = _read_json(os.path.join(folder, METADATA_FILE))
+
+def _listed_files(metadata, name, folder):
     files = metadata.get("files")
-    name = metadata.get("name", os.path.basename(folder))
     if not isinstance(files, dict) or CONFIG_FILE not in files:
         raise PresetError(f"Preset {name!r} ({folder}): metadata.json must list the SHA-256 of "
                           f"every file under \"files\", {CONFIG_FILE} included.")
-    for filename, expected in sorted(files.items()):
-        if os.path.basename(filename) != filename or filename.startswith("."):
+    for filename, expected in files.items():
+        if not _valid_preset_name(filename) or filename == METADATA_FILE:
             raise PresetError(f"Preset {name!r}: bad file name {filename!r} in metadata.json.")
-        path = os.path.join(folder, filename)
+        if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
+            raise PresetError(f"Preset {name!r}: the SHA-256 of {filename} in metadata.json is "
+                              f"not 64 lowercase hex digits ({expected!r}).")
+    return files
+
+
+def verify_preset(folder, cached=False, *, name=None, url=None):
+    """Checks every file a preset's metadata lists against its SHA-256; returns the folder
+    that holds all of them (`folder`, or the preset's cache folder, see below).
+
+    The preset's name is `name` (as the user typed it) or else the basename of `folder`,
+    never its metadata's `"name"`; its cache folder is `cache_dir()/name`.
+
+    - A file present but wrong raises `PresetError` naming it. It is deleted only when
+      `folder` is the preset's cache folder and was found there by name (`cached=True`,
+      as `preset_path` does), so the next load fetches it again; a file of any other
+      folder (an explicit folder, a bundled preset) is never deleted nor changed.
+    - Missing files are downloaded from `url`, else from the metadata's `"url"` (which
+      must be `https://`), each into a temporary file in the preset's cache folder, checked
+      against its SHA-256 (a bad download is deleted) and only then renamed into place.
+      A preset found in the cache is completed there. An explicit folder or a bundled
+      preset is never written to: the preset is completed in its cache folder instead
+      (its present files copied there, checked), and that folder is returned - refused if
+      the cache folder holds anything else than this same preset (another metadata.json).
+    """
+    folder = os.fspath(folder)
+    if name is None:
+        name = os.path.basename(os.path.abspath(folder))
+    metadata = _read_metadata(folder)
+    files = _listed_files(metadata, name, folder)
+    in_cache = bool(cached) and _valid_preset_name(name) and \
+        _same_folder(folder, os.path.join(cache_dir(), name))
+    missing = []
+    for filename, expected in sorted(files.items()):  # every present file first: no fetch
+        path = os.path.join(folder, filename)         # happens for a preset that is refused
         if not os.path.isfile(path):
-            path = _fetch(metadata, name, filename)
-            cached = True
+            missing.append(filename)
+            continue
         actual = sha256(path)
         if actual != expected:
-            if cached:
-                os.remove(path)
+            if in_cache:
+                os.remove(path)  # a bad copy inside this preset's own cache folder
             raise PresetError(
                 f"Preset {name!r}: {filename} failed its SHA-256 check (expected {expected}, "
                 f"got {actual}); the preset is refused"
-                + (" and the bad cached copy was deleted." if cached else "."))
-    return folder
+                + (" and the bad cached copy was deleted." if in_cache else "."))
+    if not missing:
+        return folder
+    if not _valid_preset_name(name):
+        raise PresetError(f"Preset folder {folder} lacks {', '.join(missing)}, and its name "
+                          f"{name!r} is not a preset name to fetch them into the cache under; "
+                          "rename the folder.")
+    home = _cache_folder(name)
+    source = _source_url(metadata, name, missing, url)
+    budget = [MAX_DOWNLOAD_BYTES]
+    if in_cache or _same_folder(folder, home):  # completed in place: only new files written
+        for filename in missing:
+            _download(source, name, filename, files[filename], home, budget)
+        return folder
+    written = _claim_cache_folder(folder, home, name)
+    try:
+        for filename, expected in sorted(files.items()):
+            target = os.path.join(home, filename)
+            if os.path.isfile(target) and sha256(target) == expected:
+                continue  # completed by an earlier load
+            if filename in missing:
+                _download(source, name, filename, expected, home, budget)
+            else:
+                _copy_checked(os.path.join(folder, filename), name, filename, expected, home)
+            if written:
+                written.append(filename)
+    except BaseException:
+        for filename in reversed(written):  # a cache folder this call created: undone
+            if os.path.isfile(os.path.join(home, filename)):
+                os.remove(os.path.join(home, filename))
+        if written:
+            try:
+                os.rmdir(home)
+            except OSError:
+                pass
+        raise
+    return home
 
 
-def _fetch(metadata, name, filename):
+def _claim_cache_folder(folder, home, name):
+    """Makes `home` the cache folder of the preset in `folder`: created (or found empty) and
+    given a copy of its metadata.json, or already holding that same metadata.json; anything
+    else is refused. Returns the files written into it (to undo if the load fails)."""
+    with open(os.path.join(folder, METADATA_FILE), "rb") as f:
+        metadata_bytes = f.read()
+    try:
+        os.makedirs(home, exist_ok=True)
+        entries = os.listdir(home)
+    except OSError as error:
+        raise PresetError(f"Preset {name!r}: cannot use its cache folder {home} "
+                          f"({error}).") from error
+    if METADATA_FILE in entries:
+        with open(os.path.join(home, METADATA_FILE), "rb") as f:
+            if f.read() == metadata_bytes:
+                return []
+    elif not [e for e in entries if not e.startswith(".")]:  # empty, or temporary files
+        _write_bytes(home, METADATA_FILE, metadata_bytes)
+        return [METADATA_FILE]
+    raise PresetError(f"Preset {name!r} ({folder}) lacks files, and its cache folder {home} "
+                      "holds something else; remove that folder (or rename yours) and load "
+                      "it again.")
+
+
+def _write_bytes(folder, filename, data):
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(folder, filename))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _copy_checked(path, name, filename, expected, home):
+    fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=home)
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        actual = sha256(tmp)
+        if actual != expected:  # changed since it was checked
+            raise PresetError(f"Preset {name!r}: {filename} failed its SHA-256 check while "
+                              f"copied into {home} (expected {expected}, got {actual}).")
+        os.replace(tmp, os.path.join(home, filename))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _source_url(metadata, name, missing, url):
+    """The URL (or local folder) to fetch missing files from: `url` the user passed, else
+    the metadata's `"url"`, which must be https://."""
+    if url is not None:
+        url = os.fspath(url)
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme in ("https", "file") or os.path.isdir(url):
+            return url
+        raise PresetError(f"Preset {name!r}: cannot fetch from {url!r}; url= must be an "
+                          "https:// or file:// URL or a local folder.")
     url = metadata.get("url")
     if not url:
-        raise PresetError(f"Preset {name!r} lacks {filename} and its metadata has no \"url\" "
-                          "to fetch it from.")
-    target = os.path.join(cache_dir(), name)
-    os.makedirs(target, exist_ok=True)
+        raise PresetError(f"Preset {name!r} lacks {', '.join(missing)} and its metadata has no "
+                          "\"url\" to fetch it from.")
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() != "https" or not parts.hostname:
+        raise PresetError(f"Preset {name!r} lacks {', '.join(missing)} and its metadata \"url\" "
+                          f"{url!r} is not an https:// URL; refused (pass url= to "
+                          "kerasgan.zoo.load to fetch from a place you choose).")
+    return url
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(req.full_url).scheme == "https" and \
+                urllib.parse.urlsplit(newurl).scheme.lower() != "https":
+            raise urllib.error.HTTPError(newurl, code, "a redirect away from https:// refused",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open_source(source, filename):
+    if os.path.isdir(source):  # a local folder the user passed
+        return open(os.path.join(source, filename), "rb")
+    url = source.rstrip("/") + "/" + urllib.parse.quote(filename)
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+    return opener.open(url, timeout=DOWNLOAD_TIMEOUT_S)
+
+
+def _download(source, name, filename, expected, home, budget):
+    """Fetches `filename` into a temporary file in `home` (the preset's cache folder),
+    checks its SHA-256 and renames it into place; a bad or partial download is deleted."""
     try:
-        return keras.utils.get_file(fname=filename, origin=url.rstrip("/") + "/" + filename,
-                                    cache_dir=target, cache_subdir=".")
-    except Exception as error:  # offline, 404, ...: say what could not be fetched
-        raise PresetError(f"Preset {name!r}: could not download {filename} from {url} "
+        os.makedirs(home, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".download-", dir=home)
+    except OSError as error:
+        raise PresetError(f"Preset {name!r}: cannot write to its cache folder {home} "
                           f"({error}).") from error
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, _open_source(source, filename) as src:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                budget[0] -= len(block)
+                if budget[0] < 0:
+                    raise PresetError(f"Preset {name!r}: downloading {filename} exceeded "
+                                      f"{MAX_DOWNLOAD_BYTES} bytes in all; refused.")
+                digest.update(block)
+                out.write(block)
+        actual = digest.hexdigest()
+        if actual != expected:
+            raise PresetError(
+                f"Preset {name!r}: {filename} failed its SHA-256 check (expected {expected}, "
+                f"got {actual}); the preset is refused and the download was deleted.")
+        os.replace(tmp, os.path.join(home, filename))
+    except PresetError:
+        raise
+    except Exception as error:  # offline, 404, ...: say what could not be fetched
+        raise PresetError(f"Preset {name!r}: could not download {filename} from {source} "
+                          f"({error}).") from error
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _check_hdf5(path):
+    """Refuses an HDF5 weights file that refers to data outside itself: an external link,
+    a dataset stored in external files, or a virtual dataset (reading any of them would
+    read another file). Recent Keras refuses these too while loading; older Keras (this
+    package allows 3.3 and later) does not, and a preset's SHA-256 covers only the file."""
+    import h5py  # a Keras dependency
+
+    problems = []
+
+    def visit(link_name, info):
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            problems.append(f"{link_name.decode(errors='replace')} is an external link")
+        return None
+
+    def visit_object(object_name, obj):
+        if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+            problems.append(f"{object_name} is stored outside the file")
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.id.links.visit(visit, info=True)
+            f.visititems(visit_object)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise PresetError(f"{path} is not a readable HDF5 weights file ({error}).") from error
+    if problems:
+        raise PresetError(f"{path} refers to data outside itself ({'; '.join(problems[:3])}); "
+                          "refused.")
 
 
 def save_preset(model, path, metadata, card=None, extra_files=()):

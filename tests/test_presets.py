@@ -51,6 +51,7 @@ def flip_a_byte(path):
     open(path, "wb").write(bytes(data))
 
 
+@pytest.mark.auto_precision
 def test_a_cached_preset_loads_by_name_and_lists(cache):
     gan = tiny_preset(cache / "my_tiny")
     assert "my_tiny" in zoo.list(pretrained=True)
@@ -90,20 +91,26 @@ def test_an_unknown_name_lists_the_valid_names(cache):
         assert name in str(error.value)
 
 
+@pytest.mark.auto_precision
 def test_missing_files_are_fetched_from_the_metadata_url_and_verified(cache, tmp_path):
     server = tmp_path / "server"
-    gan = tiny_preset(server / "hosted", url=(server / "hosted").as_uri())
+    url = (server / "hosted").as_uri()
+    gan = tiny_preset(server / "hosted", url=url)
     os.makedirs(cache / "hosted")
     for name in ("metadata.json", "config.json"):
         shutil.copy(server / "hosted" / name, cache / "hosted")
-    loaded = zoo.load("hosted")  # fetches the weights and the card
+    # A metadata "url" must be https:// (tests/test_security.py); a file:// one is used only
+    # when the user passes it.
+    with pytest.raises(zoo.PresetError, match="is not an https:// URL"):
+        zoo.load("hosted")
+    loaded = zoo.load("hosted", url=url)  # fetches the weights and the card
     np.testing.assert_array_equal(loaded.generate(2, seed=1), gan.generate(2, seed=1))
     assert (cache / "hosted" / "generator.weights.h5").exists()
 
     os.remove(cache / "hosted" / "generator.weights.h5")
     flip_a_byte(server / "hosted" / "generator.weights.h5")  # a tampered download
     with pytest.raises(zoo.PresetError, match="generator.weights.h5 failed its SHA-256"):
-        zoo.load("hosted")
+        zoo.load("hosted", url=url)
     assert not (cache / "hosted" / "generator.weights.h5").exists()
 
 
