@@ -4,6 +4,8 @@
     python bench/paired.py                    # kerasgan's default precision vs PyTorch float32
     python bench/paired.py --precision float32
     python bench/paired.py --rounds 3 --steps 2   # a quick look
+    python bench/paired.py --torch-precision bfloat16   # on a bfloat16 CPU: each framework's
+                                                        # default (auto) vs PyTorch's bf16 autocast
 
 Each framework runs in its own worker process (so their thread pools never compete), and the
 two take turns: kerasgan K steps, PyTorch K steps, kerasgan K steps, ... for `--rounds`
@@ -170,9 +172,11 @@ def serve(framework, batch_size, precision):
 # --------------------------------------------------------------------------- driver
 class Worker:
     def __init__(self, framework, args, precision):
+        # Each worker gets its own framework's option: PyTorch's precisions are not kerasgan's.
+        option = "--precision" if framework == "kerasgan" else "--torch-precision"
         self.process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", framework,
-             "--batch-size", str(args.batch_size), "--precision", precision],
+             "--batch-size", str(args.batch_size), option, precision],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._read()
 
@@ -192,6 +196,27 @@ class Worker:
         self.process.wait()
 
 
+def flops_per_cycle(flags, precision):
+    """Peak FLOP per cycle per core for `precision` ("float32" or "bfloat16"), from CPU flags.
+
+    float32: FMA lanes x 2 FLOP x 2 FMA units: 64 with AVX-512 (16 lanes), 32 with AVX2 (8),
+    16 without FMA. bfloat16: AVX512-BF16's VDPBF16PS does two FMAs per float32 lane, twice the
+    float32 rate; without it bfloat16 is emulated, no faster than float32. (AMX tiles are
+    faster still; this counts vector units only, so AMX machines are reported against the
+    AVX512-BF16 figure.) Some AVX-512 cores have one 512-bit FMA unit (half this): pass
+    --flops-per-cycle there.
+    """
+    if "avx512f" in flags:
+        fp32 = 64
+    elif "fma" in flags and "avx2" in flags:
+        fp32 = 32
+    else:
+        fp32 = 16
+    if precision == "bfloat16" and "avx512_bf16" in flags:
+        return 2 * fp32
+    return fp32
+
+
 def machine():
     from kerasgan import precision
 
@@ -204,7 +229,7 @@ def machine():
         mhz = float(next(l.split(":", 1)[1] for l in lines if l.startswith("cpu MHz")))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "mhz": mhz,
+    return {"cpu": cpu, "cpus": os.cpu_count(), "mhz": mhz, "flags": precision._cpu_flags(),
             "native_bfloat16": precision.native_bfloat16()[1]}
 
 
@@ -220,9 +245,12 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="steps per turn")
     parser.add_argument("--rounds", type=int, default=6, help="timed turns per framework")
     parser.add_argument("--sample-batch", type=int, default=256)
-    parser.add_argument("--flops-per-cycle", type=int, default=32,
-                        help="float32 FLOPs per cycle per core: 32 with AVX2 FMA (2 units x 8 "
-                             "lanes x 2), 64 with AVX-512 (2 units)")
+    parser.add_argument("--matmul-size", type=int, default=4096,
+                        help="side of the matmul that measures the practical peak (smaller is "
+                             "quicker where bfloat16 is emulated)")
+    parser.add_argument("--flops-per-cycle", type=int,
+                        help="peak FLOPs per cycle per core at kerasgan's compute precision "
+                             "(default: from the CPU flags, see flops_per_cycle)")
     args = parser.parse_args()
     if args.worker:
         return serve(args.worker, args.batch_size,
@@ -248,8 +276,10 @@ def main():
             print(f"# round {turn + 1} {name}: median {statistics.median(times[name]):.3f} s/step",
                   flush=True)
     gflop = workers["kerasgan"].ask("gflop", args.batch_size)
-    peak_matmul = matmul_gflops()
-    theoretical = info["cpus"] * (info["mhz"] or 0) / 1e3 * args.flops_per_cycle
+    kerasgan_half = "bfloat16" if "bfloat16" in workers["kerasgan"].info["precision"] else "float32"
+    peak_matmul = matmul_gflops(args.matmul_size, dtype=kerasgan_half)  # the peak of kerasgan's precision
+    per_cycle = args.flops_per_cycle or flops_per_cycle(info["flags"], kerasgan_half)
+    theoretical = info["cpus"] * (info["mhz"] or 0) / 1e3 * per_cycle
     rows = {}
     for name, worker in workers.items():
         median = statistics.median(times[name])
@@ -275,8 +305,9 @@ def main():
                       round(rows["pytorch"]["median_s_per_step"] / k["median_s_per_step"], 2),
                       "sampling_speedup": round(k["sample_images_per_s"]
                                                 / rows["pytorch"]["sample_images_per_s"], 2),
-                      "matmul_peak_gflops": round(peak_matmul),
-                      "theoretical_peak_gflops": round(theoretical) or None}))
+                      f"{kerasgan_half}_matmul_peak_gflops": round(peak_matmul),
+                      "theoretical_peak_gflops": round(theoretical) or None,
+                      "theoretical_peak_assumes": f"{per_cycle} {kerasgan_half} FLOP/cycle/core"}))
 
 
 if __name__ == "__main__":

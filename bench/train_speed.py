@@ -42,9 +42,9 @@ def step_gflop(gan, batch_size):
     return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
 
-def matmul_gflops(n=4096, repeats=5):
-    """What this machine's TensorFlow reaches on a large float32 matmul: a practical peak."""
-    a = tf.random.normal((n, n))
+def matmul_gflops(n=4096, repeats=5, dtype="float32"):
+    """What this machine's TensorFlow reaches on a large `dtype` matmul: a practical peak."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
     matmul()
     start = time.perf_counter()

@@ -355,7 +355,8 @@ class GAN(keras.Model):
         return rng.standard_normal((int(n), self.latent_dim)).astype("float32")
 
     def generate(self, n=None, seed=None, latents=None, batch_size=256):
-        """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`.
+        """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`, computed in
+        float32 also when the model trains in mixed precision.
 
         Args:
             n: how many images (ignored when `latents` is given).
@@ -366,7 +367,13 @@ class GAN(keras.Model):
         if latents is None:
             latents = self.latents(n, seed)
         latents = self._check_latents(latents)
-        out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size],
-                                                       training=False))
-               for i in range(0, len(latents), batch_size)]
+        with self.sampling():
+            out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size],
+                                                           training=False))
+                   for i in range(0, len(latents), batch_size)]
         return np.concatenate(out).astype("float32")
+
+    def sampling(self):
+        """A context in which the sampler computes in float32, whatever the training precision:
+        a seed gives the same images before and after save/load, and as the exports do."""
+        return precision_lib.float32_layers(self.sampler)

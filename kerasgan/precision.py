@@ -15,6 +15,9 @@ import keras
 import tensorflow as tf
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# Forces what "auto" resolves to, on any machine (e.g. to run the test suite both ways:
+# bfloat16 without the hardware is emulated, and slow).
+AUTO_ENV = "KERASGAN_AUTO_PRECISION"
 # Layers that only reshape: the layer before one of these at an output also keeps float32.
 _SHAPE_ONLY = (keras.layers.Reshape, keras.layers.Flatten)
 
@@ -50,13 +53,27 @@ def native_bfloat16():
         else "CPU (flags unknown off Linux)"
 
 
+def auto():
+    """(policy, why): what `precision="auto"` picks here, and the reason.
+
+    `$KERASGAN_AUTO_PRECISION` (float32, mixed_bfloat16 or mixed_float16) overrides the
+    hardware's answer; otherwise bfloat16 where it is native, else float32.
+    """
+    forced = os.environ.get(AUTO_ENV)
+    if forced:
+        if forced not in PRECISIONS[1:]:
+            raise ValueError(f"{AUTO_ENV} must be one of {', '.join(PRECISIONS[1:])}, "
+                             f"got {forced!r}.")
+        return forced, f"forced by {AUTO_ENV}"
+    native, why = native_bfloat16()
+    return ("mixed_bfloat16" if native else "float32"), why
+
+
 def resolve(precision):
     """The policy name `precision` means on this machine ("auto" -> bfloat16 or float32)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
-    if precision == "auto":
-        return "mixed_bfloat16" if native_bfloat16()[0] else "float32"
-    return precision
+    return auto()[0] if precision == "auto" else precision
 
 
 def _layers(network):

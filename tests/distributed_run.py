@@ -30,8 +30,11 @@ def train(name, initial_weights=None):
     keras.utils.set_random_seed(0)
     gan = zoo.create(name, **zoo.tiny_config(name), seed=5)
     # SGD: Adam would turn rounding noise in near-zero gradients into lr-sized steps.
+    # float32, pinned: the check is that the replica count does not change the arithmetic,
+    # which needs float32's rounding on every machine (auto is bfloat16 on some).
     gan.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05),
-                loss="wasserstein" if name == "vanilla" else "non_saturating")
+                loss="wasserstein" if name == "vanilla" else "non_saturating",
+                precision="float32")
     if initial_weights is not None:
         gan.set_weights(initial_weights)
     initial = gan.get_weights()

@@ -154,6 +154,7 @@ def test_train_step_refuses_bad_batches():
         model.train_step(tf.constant(a))
 
 
+@pytest.mark.auto_precision
 def test_keras_file_round_trip_restores_step_pools_optimizers_and_schedule(tmp_path):
     model = tiny()
     model.compile(total_steps=10)

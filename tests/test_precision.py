@@ -124,6 +124,7 @@ def test_export_of_a_mixed_precision_model_computes_in_float32(tmp_path):
 
 
 def test_auto_picks_bfloat16_only_with_native_hardware(monkeypatch):
+    monkeypatch.delenv(precision.AUTO_ENV, raising=False)  # the hardware's answer, unforced
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
     assert precision.resolve("auto") == "mixed_bfloat16"
@@ -138,6 +139,7 @@ def test_auto_picks_bfloat16_only_with_native_hardware(monkeypatch):
 
 
 def test_auto_follows_the_gpu_compute_capability(monkeypatch):
+    monkeypatch.delenv(precision.AUTO_ENV, raising=False)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0"])
     for capability, expected in (((8, 0), "mixed_bfloat16"), ((7, 5), "float32")):
         monkeypatch.setattr(tf.config.experimental, "get_device_details",
@@ -168,3 +170,31 @@ def test_cli_train_precision_is_used_and_recorded(tmp_path, capsys):
                   "--precision", "float64"])
     assert error.value.code == 2
     assert "invalid choice: 'float64'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["vanilla", "stylegan_lite"])
+def test_generate_computes_in_float32_and_survives_save_and_load(name, tmp_path):
+    """Sampling is float32 whatever the training precision: a seed gives the same images
+    from the live mixed-precision model, after a folder save/load, and as the exports."""
+    model = tiny(name, "mixed_bfloat16", ema_decay=None)
+    latents = model.latents(4, seed=0)
+    live = model.generate(latents=latents)
+    zoo.save(model, str(tmp_path / "run"))
+    loaded = zoo.load(str(tmp_path / "run"))
+    np.testing.assert_array_equal(live, loaded.generate(latents=latents))
+    assert "bfloat16" in compute_dtypes(model.generator)  # training precision left as it was
+    if name == "vanilla":  # the bfloat16 forward pass really differs: the check has teeth
+        bf16 = np.array(model.generator(latents, training=False))
+        assert np.abs(bf16 - live).max() > 1e-3
+
+
+def test_auto_is_forced_by_the_environment(monkeypatch):
+    for forced in ("float32", "mixed_bfloat16", "mixed_float16"):
+        monkeypatch.setenv(precision.AUTO_ENV, forced)
+        assert precision.resolve("auto") == forced
+        assert precision.auto() == (forced, f"forced by {precision.AUTO_ENV}")
+        assert precision.resolve("float32") == "float32"  # explicit choices are kept
+    monkeypatch.setenv(precision.AUTO_ENV, "bfloat16")
+    with pytest.raises(ValueError, match="KERASGAN_AUTO_PRECISION must be one of float32, "
+                                         "mixed_bfloat16, mixed_float16, got 'bfloat16'"):
+        precision.resolve("auto")

@@ -30,6 +30,7 @@ def train_command(data, out, *extra):
             "--deterministic", "--verbose", "0", *extra]
 
 
+@pytest.mark.auto_precision
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(image_folder, tmp_path):
     reference, killed = str(tmp_path / "reference"), str(tmp_path / "killed")
     subprocess.run(train_command(image_folder, reference), check=True, timeout=300,

@@ -279,11 +279,12 @@ class StyleGAN(GAN):
         mapping = self.sampler.get_layer("mapping")
         truncation = self.sampler.get_layer("truncation")
         out = []
-        for i in range(0, len(latents), batch_size):
-            w = mapping(latents[i:i + batch_size], training=False)
-            if truncation_psi != 1.0:
-                w = truncation.truncate(w, float(truncation_psi))
-            out.append(keras.ops.convert_to_numpy(w))
+        with self.sampling():
+            for i in range(0, len(latents), batch_size):
+                w = mapping(latents[i:i + batch_size], training=False)
+                if truncation_psi != 1.0:
+                    w = truncation.truncate(w, float(truncation_psi))
+                out.append(keras.ops.convert_to_numpy(w))
         w = np.concatenate(out).astype("float32")
         return np.repeat(w[:, None, :], self.num_ws, axis=1)
 
@@ -301,9 +302,10 @@ class StyleGAN(GAN):
                              f"{[np.shape(a) for a in noise]}.")
         noise = [np.asarray(a, "float32") for a in noise]
         synthesis = self.sampler.get_layer("synthesis")
-        out = [keras.ops.convert_to_numpy(synthesis(
-            [ws[i:i + batch_size]] + [a[i:i + batch_size] for a in noise], training=False))
-            for i in range(0, len(ws), batch_size)]
+        with self.sampling():
+            out = [keras.ops.convert_to_numpy(synthesis(
+                [ws[i:i + batch_size]] + [a[i:i + batch_size] for a in noise], training=False))
+                for i in range(0, len(ws), batch_size)]
         return np.concatenate(out).astype("float32")
 
     def generate(self, n=None, seed=None, latents=None, batch_size=256, truncation_psi=1.0,
