@@ -1,10 +1,13 @@
 """Training callbacks that understand GANs: sample grids, NaN stop, atomic checkpoints."""
+import contextlib
 import glob
 import json
 import math
 import os
 import re
+import tempfile
 import warnings
+import zipfile
 
 import numpy as np
 import keras
@@ -29,18 +32,90 @@ def image_grid(images, columns=None):
     return grid[..., 0] if c == 1 else grid
 
 
+TEMP_PREFIX = ".tmp-"  # every temporary file kerasgan writes starts with it
+
+
+def _umask():
+    try:  # Linux: read it without changing it (os.umask sets it for every thread)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_file(path, suffix=None):
+    """Yields a unique temporary path in the folder of `path` (created if need be); when the
+    block succeeds the file is renamed to `path`, when it fails (a full disk, an error,
+    Ctrl-C) it is removed and `path` is left as it was.
+
+    The temporary name is `.tmp-NAME-RANDOM{suffix}` (`suffix`: default the extension of
+    `path`, for writers that infer the format from it), so concurrent writers never share
+    one. An `OSError` without a file name (e.g. ENOSPC from a writer) is re-raised naming
+    `path`.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    name = os.path.basename(path)
+    suffix = os.path.splitext(name)[1] if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a plain open would not
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno and not error.filename:
+            raise OSError(error.errno, error.strerror or os.strerror(error.errno),
+                          path) from error
+        raise
+
+
+def write_json(obj, path):
+    """Writes `obj` as JSON to `path` through a unique temporary file (see `atomic_file`)."""
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    return path
+
+
 def save_grid(images, path, columns=None):
-    """Writes images in [-1, 1] as one PNG grid with matplotlib; returns the path."""
+    """Writes images in [-1, 1] as one image grid with matplotlib (the format from the
+    extension of `path`: PNG, JPEG, ...); returns the path.
+
+    The file is written under a unique temporary name and renamed: a failed write (a full
+    disk) leaves the previous file at `path` as it was and no temporary file.
+    """
     import matplotlib.image
 
+    image_format = image_format_of(path)
     grid = image_grid(images, columns)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    # imsave infers the format from the name, so the temporary file keeps the suffix.
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-    matplotlib.image.imsave(tmp, grid, cmap="gray" if grid.ndim == 2 else None,
-                            vmin=0, vmax=255)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        matplotlib.image.imsave(tmp, grid, cmap="gray" if grid.ndim == 2 else None,
+                                vmin=0, vmax=255, format=image_format)
     return path
+
+
+IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".bmp": "bmp", ".gif": "gif",
+                 ".tif": "tiff", ".tiff": "tiff", ".webp": "webp"}
+
+
+def image_format_of(path):
+    """The image format a file name asks for (from its extension: `IMAGE_FORMATS`)."""
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    if extension not in IMAGE_FORMATS:
+        raise ValueError(f"{path}: the image format comes from the file extension; expected "
+                         f"one of {', '.join(IMAGE_FORMATS)}, got {extension or 'none'!r}.")
+    return IMAGE_FORMATS[extension]
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -111,9 +186,11 @@ def fingerprint(gan):
 class Checkpoint(keras.callbacks.Callback):
     """Saves the whole GAN (weights, both optimizers, step) as `.keras` every epoch.
 
-    Each file is written under a temporary name and renamed, so a killed process never
-    leaves a half-written checkpoint; an epoch whose logs hold NaN/Inf is not saved.
-    The newest `keep` checkpoints are kept. Resume with `load_latest_checkpoint`.
+    Each file is written under a unique temporary name, checked (`verify_checkpoint`) and
+    renamed, so a killed process or a full disk never leaves a half-written checkpoint
+    (a failed write removes its temporary file); an epoch whose logs hold NaN/Inf is not
+    saved. Older checkpoints are pruned only after a new one is in place and verified, down
+    to the newest `keep`. Resume with `load_latest_checkpoint`.
     Training a model into a directory that holds checkpoints of a different model (other
     image shape or latent size) is refused when training begins.
     """
@@ -132,23 +209,66 @@ class Checkpoint(keras.callbacks.Callback):
                 raise ValueError(f"{self.directory} holds checkpoints of another model ({theirs}); "
                                  f"this model is {mine}. Use another directory.")
         else:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(path + ".tmp", "w") as f:
-                json.dump(mine, f)
-            os.replace(path + ".tmp", path)
+            write_json(mine, path)
 
     def on_epoch_end(self, epoch, logs=None):
         bad = _non_finite(logs)
         if bad:
             warnings.warn(f"Not checkpointing epoch {epoch + 1}: {bad[0][0]} is {bad[0][1]}.")
             return
-        os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, CHECKPOINT_PATTERN.format(epoch=epoch + 1))
-        tmp = os.path.join(self.directory, ".tmp-" + os.path.basename(path))
-        self.model.save(tmp)
-        os.replace(tmp, path)
-        for old, _ in list_checkpoints(self.directory)[:-self.keep]:
-            os.remove(old)
+        try:
+            with atomic_file(path) as tmp:  # a failed save (full disk) removes its temporary
+                self.model.save(tmp)
+                problem = verify_checkpoint(tmp)
+                if problem:  # not renamed into place
+                    raise _Unverified(problem)
+        except _Unverified as error:
+            warnings.warn(f"Not checkpointing epoch {epoch + 1}: the written file did not "
+                          f"verify ({error}); the previous checkpoints are kept.")
+            return
+        self._prune(epoch + 1)
+
+    def _prune(self, written):
+        """Runs only after checkpoint `written` is in place and verified. Damaged checkpoints
+        of later epochs (left by a run that was resumed from before them because they did
+        not load) go first: they would shadow it. Then it and the newest `keep - 1` others
+        stay."""
+        for path, epoch in list_checkpoints(self.directory):
+            problem = verify_checkpoint(path) if epoch > written else None
+            if problem:
+                warnings.warn(f"Removing {path}: newer than epoch {written} but damaged "
+                              f"({problem}).")
+                os.remove(path)
+        others = [path for path, epoch in list_checkpoints(self.directory) if epoch != written]
+        for path in others[:max(0, len(others) - (self.keep - 1))]:
+            os.remove(path)
+
+
+class _Unverified(Exception):
+    pass
+
+
+def verify_checkpoint(path):
+    """Why the `.keras` file at `path` would not load, or None when it is sound.
+
+    Checks the archive as Keras wrote it: a zip whose every member passes its CRC, with the
+    model's `config.json` (valid JSON) and `model.weights.h5`. This catches truncated and
+    damaged files without rebuilding the model.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = sorted({"config.json", "model.weights.h5"} - names)
+            if missing:
+                return f"it lacks {', '.join(missing)}"
+            bad = archive.testzip()
+            if bad is not None:
+                return f"{bad} fails its CRC check"
+            json.loads(archive.read("config.json"))
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def list_checkpoints(directory):

@@ -81,10 +81,19 @@ def _resolve(model):
     return model
 
 
+def _kinds():
+    """The model classes export knows (imported here: they import Keras)."""
+    from kerasgan.gan import GAN
+    from kerasgan.models.cyclegan import CycleGAN
+    from kerasgan.models.stylegan import StyleGAN
+    return GAN, StyleGAN, CycleGAN
+
+
 def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
     """The generators of `model` to export, by name."""
     model = _resolve(model)
-    if hasattr(model, "generator_a2b"):
+    GAN, StyleGAN, CycleGAN = _kinds()
+    if isinstance(model, CycleGAN):
         bad = [d for d in directions if d not in DIRECTIONS]
         if bad or not directions:
             raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "
@@ -97,7 +106,7 @@ def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
         shape = (int(size), int(size), model.channels)
         return model, [_Target(d, getattr(model, f"generator_{d}"), ["image"], "translation",
                                [shape]) for d in directions]
-    if not hasattr(model, "sampler"):
+    if not isinstance(model, GAN):
         raise TypeError(f"Expected a kerasgan model (GAN, StyleGAN or CycleGAN), a run "
                         f"directory or a preset, got {type(model).__name__}.")
     generator = model.sampler  # the EMA generator where there is one
@@ -105,8 +114,12 @@ def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
     if len(names) == 1:
         names = ["latent"]
     preprocess = None
+    if isinstance(truncation_psi, bool) \
+            or not isinstance(truncation_psi, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(truncation_psi):
+        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}.")
     if float(truncation_psi) != 1.0:
-        if not hasattr(model, "noise_shapes"):
+        if not isinstance(model, StyleGAN):
             raise ValueError("truncation_psi applies to StyleGAN models only.")
         preprocess = _truncation(generator, float(truncation_psi))
     shapes = [t.shape[1:] for t in generator.inputs]
@@ -230,15 +243,24 @@ def _write_saved_model(target, path, batch_size, uint8_images):
     from kerasgan import precision
 
     serve, specs = _serving_function(target, batch_size, uint8_images)
-    tmp = path.rstrip("/\\") + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    with precision.float32_layers(target.model):  # a model trained in mixed precision too
-        archive = keras.export.ExportArchive()
-        archive.track(target.model)
-        archive.add_endpoint("serve", serve, input_signature=specs)
-        archive.write_out(tmp, verbose=False)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)  # never a half-written SavedModel under the final name
+    path = os.path.abspath(path.rstrip("/\\") or path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    # A unique scratch folder next to `path`: a SavedModel is renamed into place only when
+    # it is complete, and a failure removes the scratch folder and leaves `path` as it was.
+    scratch = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
+    try:
+        tmp = os.path.join(scratch, "saved_model")
+        with precision.float32_layers(target.model):  # a model trained in mixed precision too
+            archive = keras.export.ExportArchive()
+            archive.track(target.model)
+            archive.add_endpoint("serve", serve, input_signature=specs)
+            archive.write_out(tmp, verbose=False)
+        if os.path.lexists(path):  # replaced as asked: moved aside, removed with the scratch
+            os.replace(path, os.path.join(scratch, "replaced"))
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return path
 
 
@@ -305,14 +327,17 @@ def _check_builtin(content):
     return ops
 
 
+_CALIBRATION_NEEDED = ("int8 export of an image-to-image generator needs calibration images "
+                       "(calibration_images=, or --calibration-data DIR on the command line): "
+                       "photos like those it will translate.")
+
+
 def _tflite_bytes(target, quantization, batch_size, uint8_images, calibration, seed,
                   saved_model_dir=None):
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
     if quantization == "int8" and target.kind == "translation" and calibration is None:
-        raise ValueError("int8 export of an image-to-image generator needs calibration images "
-                         "(calibration_images=, or --calibration-data DIR on the command "
-                         "line): photos like those it will translate.")
+        raise ValueError(_CALIBRATION_NEEDED)
     with contextlib.ExitStack() as stack:
         if saved_model_dir is None:
             saved_model_dir = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()),
@@ -328,19 +353,41 @@ def _tflite_bytes(target, quantization, batch_size, uint8_images, calibration, s
 
 
 def _write_bytes(content, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        f.write(content)
-    os.replace(path + ".tmp", path)
+    from kerasgan.callbacks import atomic_file
+
+    with atomic_file(path) as tmp:  # a unique temporary name, removed if the write fails
+        with open(tmp, "wb") as f:
+            f.write(content)
     return path
 
 
 # --------------------------------------------------------------------------- public API
+def _positive_int(value):
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
+    if not _positive_int(batch_size):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     return int(batch_size)
+
+
+def _check_threads(latency_threads):
+    threads = list(latency_threads) if isinstance(latency_threads, (list, tuple)) else None
+    if not threads or not all(_positive_int(t) for t in threads):
+        raise ValueError(f"latency_threads must be a non-empty list of positive integers "
+                         f"(LiteRT threads), got {latency_threads!r}.")
+    return [int(t) for t in threads]
+
+
+def _check_tolerances(tolerances):
+    tolerances = dict(tolerances or {})
+    bad = {k: v for k, v in tolerances.items() if k not in TOLERANCES or isinstance(v, bool)
+           or not isinstance(v, (int, float)) or not v >= 0}
+    if bad:
+        raise ValueError(f"tolerances must map keys of {sorted(TOLERANCES)} to numbers >= 0, "
+                         f"got {bad!r}.")
+    return {**TOLERANCES, **tolerances}
 
 
 def _single_target(model, direction, truncation_psi, image_size):
@@ -457,6 +504,11 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
     LiteRT latency per image for each of `latency_threads`; `parity_samples` inputs are used. The parity inputs and the Keras
     outputs are saved as `golden_NAME.npz` so any runtime can be checked against them.
 
+    Every argument is checked before any work. The artifacts are written into a temporary
+    folder next to `out` and moved into `out` only when all of them are done: files of the
+    same names are replaced, other files in `out` are left alone, and a failure (an error, a
+    full disk) removes the temporary folder and leaves `out` as it was.
+
     Returns:
         the report (a dict).
     """
@@ -467,14 +519,83 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
         if bad or not value:
             raise ValueError(f"{what} must be a non-empty subset of {allowed}, got {value!r}.")
     batch_size = _check_batch_size(batch_size)
-    tolerances = {**TOLERANCES, **(tolerances or {})}
+    latency_threads = _check_threads(latency_threads)
+    tolerances = _check_tolerances(tolerances)
+    if not _positive_int(parity_samples):
+        raise ValueError(f"parity_samples must be a positive integer, got {parity_samples!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}.")
+    out = os.path.abspath(os.fspath(out))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise FileExistsError(f"{out} is a file; export writes a folder of artifacts there.")
     if source is None and isinstance(model, (str, os.PathLike)):
         source = model
     model, targets = _targets(model, directions, truncation_psi, image_size)
     if calibration_images is not None:
         calibration_images = np.asarray(calibration_images, "float32")
-    out = os.fspath(out)
+    for target in targets:  # what _tflite_bytes and _sample_inputs would refuse, up front
+        if target.kind != "translation":
+            continue
+        if "tflite" in formats and "int8" in quantizations and calibration_images is None:
+            raise ValueError(_CALIBRATION_NEEDED)
+        if calibration_images is not None:
+            _sample_inputs(target, 1, seed, calibration_images)  # checks their shape
+    # The nearest existing folder above `out`: nothing is created before the end.
+    parent = os.path.dirname(out)
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(f"cannot write {out}: {parent} is a file, not a folder.")
+    work = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(out)}-", dir=parent)
+    try:
+        report = _export_into(work, model, targets, formats, quantizations, batch_size,
+                              uint8_images, truncation_psi, calibration_images, seed,
+                              tolerances, latency_threads, source, parity_samples)
+        _move_into(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _move_into(work, out):
+    """Moves every entry of `work` into `out` (created if need be), replacing entries of the
+    same names; on a failure the entries moved so far are put back as they were."""
+    names = sorted(os.listdir(work))
+    created = not os.path.isdir(out)
     os.makedirs(out, exist_ok=True)
+    replaced = os.path.join(work, ".replaced")
+    os.mkdir(replaced)
+    done = []  # (name, displaced an old entry, moved the new one)
+    try:
+        for name in names:
+            target = os.path.join(out, name)
+            done.append([name, False, False])
+            if os.path.lexists(target):
+                os.replace(target, os.path.join(replaced, name))
+                done[-1][1] = True
+            os.replace(os.path.join(work, name), target)
+            done[-1][2] = True
+    except BaseException:
+        for name, displaced, moved in reversed(done):
+            target = os.path.join(out, name)
+            try:
+                if moved:
+                    os.replace(target, os.path.join(work, name))
+                if displaced:
+                    os.replace(os.path.join(replaced, name), target)
+            except OSError:
+                pass
+        if created:
+            try:
+                os.rmdir(out)
+            except OSError:
+                pass
+        raise
+
+
+def _export_into(out, model, targets, formats, quantizations, batch_size, uint8_images,
+                 truncation_psi, calibration_images, seed, tolerances, latency_threads, source,
+                 parity_samples):
     report = {"source": os.fspath(source) if source else type(model).__name__,
               "architecture": getattr(model, "spec", {}).get("architecture"),
               "batch_size": batch_size, "uint8_images": bool(uint8_images),
