@@ -31,6 +31,8 @@ import urllib.request
 
 import keras
 
+from kerasgan.files import TEMP_PREFIX, atomic_file
+
 _BUILDERS = {}
 _TINY_CONFIGS = {}
 _KINDS = {}
@@ -136,11 +138,10 @@ def create(architecture, /, **config):
 
 
 def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
 
 
 def _spec(gan):
@@ -177,9 +178,8 @@ def save(gan, path, metadata=None, train=None):
     for attribute, filename in WEIGHT_FILES.items():
         net = getattr(gan, attribute, None)
         if net is not None:
-            tmp = os.path.join(path, ".tmp-" + filename)
-            net.save_weights(tmp)
-            os.replace(tmp, os.path.join(path, filename))
+            with atomic_file(os.path.join(path, filename), suffix=".weights.h5") as tmp:
+                net.save_weights(tmp)
     if metadata is not None:
         _write_json(os.path.join(path, METADATA_FILE), metadata)
 
@@ -489,29 +489,18 @@ def _claim_cache_folder(folder, home, name):
 
 
 def _write_bytes(folder, filename, data):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_file(os.path.join(folder, filename)) as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
-        os.replace(tmp, os.path.join(folder, filename))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _copy_checked(path, name, filename, expected, home):
-    fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=home)
-    try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+    with atomic_file(os.path.join(home, filename)) as tmp:
+        shutil.copyfile(path, tmp)
         actual = sha256(tmp)
         if actual != expected:  # changed since it was checked
             raise PresetError(f"Preset {name!r}: {filename} failed its SHA-256 check while "
                               f"copied into {home} (expected {expected}, got {actual}).")
-        os.replace(tmp, os.path.join(home, filename))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _source_url(metadata, name, missing, url):
@@ -628,8 +617,19 @@ def save_preset(model, path, metadata, card=None, extra_files=()):
     """
     if os.path.exists(path):
         raise FileExistsError(f"{path} exists; remove it first.")
-    tmp = path.rstrip("/\\") + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)  # renamed to `path` when complete
+    try:
+        _write_preset_files(model, tmp, metadata, card, extra_files)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _write_preset_files(model, tmp, metadata, card, extra_files):
     save_config(model, tmp)
     if hasattr(model, "save_folder_weights"):
         model.save_folder_weights(tmp)
@@ -644,5 +644,3 @@ def save_preset(model, path, metadata, card=None, extra_files=()):
             f.write(card)
     files = {f: sha256(os.path.join(tmp, f)) for f in sorted(os.listdir(tmp))}
     _write_json(os.path.join(tmp, METADATA_FILE), {**metadata, "files": files})
-    os.replace(tmp, path)
-    return path
