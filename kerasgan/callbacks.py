@@ -6,6 +6,7 @@ import math
 import os
 import re
 import tempfile
+import time
 import warnings
 import zipfile
 
@@ -88,6 +89,40 @@ class SampleGrid(keras.callbacks.Callback):
 def _non_finite(logs):
     return [(k, v) for k, v in (logs or {}).items()
             if np.ndim(v) == 0 and not np.isfinite(float(v))]
+
+
+class TrainingBudget(keras.callbacks.Callback):
+    """Stops training after `minutes` of wall time in this `fit` call, or once the model has
+    trained on `kimg` thousand images in all (its step counter x `batch_size`, as StyleGAN
+    users count), whichever comes first; checked after every batch.
+
+    The epoch in progress ends there, so the callbacks after it (`Checkpoint`, `SampleGrid`)
+    still run for it. `stopped` is None or the reason, for the caller to report.
+    """
+
+    def __init__(self, minutes=None, kimg=None, batch_size=None):
+        super().__init__()
+        if minutes is not None and not minutes > 0:
+            raise ValueError(f"minutes must be a positive number, got {minutes!r}.")
+        if kimg is not None and not (kimg > 0 and batch_size):
+            raise ValueError(f"kimg must be a positive number with a batch_size, got {kimg!r}.")
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.images = None if kimg is None else 1000.0 * kimg
+        self.batch_size = batch_size
+        self.stopped = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+        self.stopped = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.monotonic() - self.started >= self.seconds:
+            self.stopped = f"the budget of {self.seconds / 60:g} minutes"
+        elif self.images is not None and \
+                int(self.model.step.numpy()) * self.batch_size >= self.images:
+            self.stopped = f"the budget of {self.images / 1000:g} kimg"
+        if self.stopped:
+            self.model.stop_training = True
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -100,7 +100,13 @@ def build_parser(parser_class=None):
                             "a lock file in it keeps a second process from training there")
     train.add_argument("--image-size", type=_positive_int, help="default: the architecture's")
     train.add_argument("--channels", type=int, choices=(1, 3), help="default: the architecture's")
-    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--epochs", type=_positive_int,
+                       help="default 10; with --minutes or --kimg, until the budget is spent")
+    train.add_argument("--minutes", type=_float_in(0, low_open=True), metavar="M",
+                       help="stop after M minutes of training in this call (checkpointed, "
+                            "model and metadata written; --resume continues)")
+    train.add_argument("--kimg", type=_float_in(0, low_open=True), metavar="K",
+                       help="stop once the run has trained on K thousand images in all")
     train.add_argument("--steps-per-epoch", type=_positive_int,
                        help="steps per epoch (the data repeats); default: one pass over the data")
     train.add_argument("--batch-size", type=_positive_int, default=64)
@@ -335,6 +341,7 @@ def _check_writable(path):
 
 # --------------------------------------------------------------------------- run folder
 LOCK_FILE = ".kerasgan.lock"
+_UNTIL_BUDGET = 10**6  # --epochs when only --minutes / --kimg ends the run
 # Flags that define a run: on --resume the run's recorded value applies, and a different
 # value given is refused. (dest, flag)
 RUN_FLAGS = (("channels", "--channels"), ("ema", "--ema"), ("d_steps", "--d-steps"),
@@ -769,6 +776,9 @@ def cmd_train(args):
 
     from kerasgan import zoo
 
+    if args.epochs is None:
+        budget = args.minutes is not None or args.kimg is not None
+        args.epochs = _UNTIL_BUDGET if budget else 10
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it; "
                          "pass one of them.")
@@ -814,10 +824,15 @@ def cmd_train(args):
         raise UsageError(f"--resume: the run already finished {initial_epoch} epochs; raise "
                          f"--epochs above {initial_epoch} to train more.")
     steps = train_config.get("steps_per_epoch") or args.steps_per_epoch
-    dataset = _training_data(args, config, train_config["seed"], initial_epoch * (steps or 0))
+    # One batch a step: the step counter says where the stream goes on, also after an epoch
+    # that a budget cut short.
+    dataset = _training_data(args, config, train_config["seed"], int(gan.step.numpy()))
     train_config["steps_per_epoch"] = steps = steps or dataset.batches_per_epoch
     if not args.resume:  # after the data: nothing is written when the data is unusable
         with strategy.scope():
+            if args.epochs == _UNTIL_BUDGET and args.arch == "cyclegan":
+                raise UsageError("cyclegan's learning rate decays over the run: give --epochs "
+                                 "with --minutes or --kimg.")
             gan.compile(**_compile_args(args, gan, total_steps=args.epochs * steps))
     lock = _take_lock(out, args.argv) if chief else None  # the first write into --out
     try:
@@ -841,13 +856,17 @@ def _fit(args, gan, out, dataset, steps, initial_epoch, train_config):
         print(f"Precision: {_precision_line(gan)}; decoded images cached in "
               f"{dataset.cache_kind}")
     nan_stop = callbacks.StopOnNaN()
+    budget = callbacks.TrainingBudget(args.minutes, args.kimg, args.batch_size)
     started = time.time()
     gan.fit(dataset, epochs=args.epochs, steps_per_epoch=steps,
             initial_epoch=initial_epoch, shuffle=False, verbose=args.verbose,
-            callbacks=[nan_stop, callbacks.Checkpoint(checkpoint_dir), samples])
+            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples])
     if nan_stop.stopped is not None:
         print(f"kerasgan: error: {nan_stop.message}", file=sys.stderr)
         return 1
+    if budget.stopped:
+        print(f"Stopped after {budget.stopped} (step {int(gan.step.numpy())}); --resume "
+              "continues the run.")
     metadata = _run_metadata(args, gan, time.time() - started)
     zoo.save(gan, out, metadata=metadata, train=train_config)
     if out != args.out:
@@ -915,7 +934,8 @@ def _run_metadata(args, gan, seconds):
         "command": "kerasgan " + shlex.join(args.argv),
         "data": str(args.data),
         "steps": int(gan.step.numpy()),
-        "epochs": args.epochs,
+        "epochs": args.epochs if args.epochs != _UNTIL_BUDGET else None,
+        "budget": {"minutes": args.minutes, "kimg": args.kimg},
         "batch_size": args.batch_size,
         "precision": gan.compute_precision,
         "wall_time_s": round(_number(previous.get("wall_time_s")) + seconds, 1),

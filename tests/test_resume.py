@@ -59,3 +59,43 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(image_folder,
     for name in ("generator", "discriminator", "ema_generator"):
         for x, y in zip(getattr(a, name).get_weights(), getattr(b, name).get_weights()):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_kimg_budget_stops_mid_epoch_and_resumes_exactly(image_folder, tmp_path):
+    """--kimg stops inside an epoch (checkpointed, model written); --resume with a larger
+    budget continues the data stream from the step counter and ends with the same weights
+    as one run with that budget."""
+    whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
+    subprocess.run(train_command(image_folder, whole, "--kimg", "1.2"), check=True,
+                   timeout=300, capture_output=True)
+    first = subprocess.run(train_command(image_folder, split, "--kimg", "0.6"), timeout=300,
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Stopped after the budget of 0.6 kimg (step 75)" in first.stdout
+    metadata = json.load(open(os.path.join(split, "metadata.json")))
+    assert metadata["steps"] == 75 and metadata["budget"]["kimg"] == 0.6
+    assert "epoch-0001.keras" in os.listdir(os.path.join(split, "checkpoints"))
+    second = subprocess.run(train_command(image_folder, split, "--resume", "--kimg", "1.2"),
+                            timeout=300, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for run in (whole, split):
+        assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 150
+    a, b = zoo.load(whole), zoo.load(split)
+    for name in ("generator", "discriminator", "ema_generator"):
+        for x, y in zip(getattr(a, name).get_weights(), getattr(b, name).get_weights()):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_minutes_budget_stops_a_long_run_and_writes_the_model(image_folder, tmp_path):
+    out = str(tmp_path / "run")
+    command = [arg for arg in train_command(image_folder, out, "--minutes", "0.1")]
+    command[command.index("--epochs") + 1] = "1000"  # far more than 6 seconds of training
+    started = time.time()
+    result = subprocess.run(command, timeout=300, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Stopped after the budget of 0.1 minutes" in result.stdout
+    metadata = json.load(open(os.path.join(out, "metadata.json")))
+    assert 0 < metadata["steps"] < 1000 * 150
+    assert metadata["wall_time_s"] < 60  # 6 s of training, plus the last epoch's callbacks
+    assert os.path.exists(os.path.join(out, "generator.weights.h5"))
+    assert time.time() - started < 240
