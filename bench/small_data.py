@@ -1,0 +1,177 @@
+"""Small-data quality at an equal CPU budget: kerasgan's recipe against the keras-io DCGAN peer.
+
+    python bench/small_data.py collections /tmp/collections      # builds the test collections
+    python bench/small_data.py pair /tmp/collections/clipart_b 12 runs/pair_clipart_b_12
+    python bench/small_data.py pair DATA MINUTES OUT --size 32 --arch fastgan --extra "--set base_channels=16"
+
+`collections` builds, from the development data in ../shared/data (public domain / MIT, see
+its README), collections that no kerasgan default was tuned on (the recipe was tuned on the
+bundled clip art, every 8th file of the set):
+    clipart_b        500 clip-art images, 64 px: files 4, 12, 20, ... (none bundled)
+    painting_crops   600 random 96 px crops of 26 paintings, resized to 64 px
+    fashion_test     the first 1000 Fashion-MNIST test images, 32 px, grey as RGB
+
+`pair` trains both side by side, at the same time, each pinned to its own core with one
+thread (`taskset -c 0` / `-c 1`, TF_NUM_INTRAOP_THREADS=1), so the machine's drift hits both
+alike: the peer is `../shared/tools/peer_keras_dcgan.py train DATA MINUTES OUT.npz SIZE`, kerasgan
+is `kerasgan train ARCH --data DATA --minutes MINUTES ...` with the architecture's own recipe.
+Then 1000 samples of each (kerasgan: its EMA generator) are scored by
+`../shared/tools/kid.py DATA SAMPLES --n 1000` (EfficientNet-Lite0 features; KID x1000, lower is
+better), and OUT gets `result.json` (numbers and the exact commands) and `pair.png` (64
+samples of the peer on the left, kerasgan on the right).
+"""
+import argparse
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.join(HERE, "..", "..", "shared")
+PEER = os.path.join(SHARED, "tools", "peer_keras_dcgan.py")
+KID = os.path.join(SHARED, "tools", "kid.py")
+
+
+def build_collections(out):
+    data = os.path.join(SHARED, "data")
+    clip = sorted(os.listdir(os.path.join(data, "clipart64")))
+    folder = os.path.join(out, "clipart_b")
+    os.makedirs(folder, exist_ok=True)
+    for name in clip[4::8][:500]:
+        Image.open(os.path.join(data, "clipart64", name)).convert("RGB").save(
+            os.path.join(folder, name))
+
+    folder = os.path.join(out, "painting_crops")
+    os.makedirs(folder, exist_ok=True)
+    paintings = sorted(f for f in os.listdir(os.path.join(data, "paintings")) if f.endswith(".jpg"))
+    rng = random.Random(0)
+    images = []
+    for name in paintings[:26]:  # the last two are kept out of every collection
+        image = Image.open(os.path.join(data, "paintings", name)).convert("RGB")
+        scale = 288 / min(image.size)
+        images.append(image.resize((round(image.width * scale), round(image.height * scale)),
+                                   Image.LANCZOS))
+    for i in range(600):
+        image = images[i % len(images)]
+        x, y = rng.randrange(image.width - 96), rng.randrange(image.height - 96)
+        image.crop((x, y, x + 96, y + 96)).resize((64, 64), Image.LANCZOS).save(
+            os.path.join(folder, f"crop{i:03d}.png"))
+
+    folder = os.path.join(out, "fashion_test")
+    os.makedirs(folder, exist_ok=True)
+    x = np.load(os.path.join(data, "fashion_mnist.npz"))["x_test"][:1000]
+    for i, pixels in enumerate(x):
+        Image.fromarray(pixels).convert("RGB").resize((32, 32), Image.BICUBIC).save(
+            os.path.join(folder, f"test{i:04d}.png"))
+    print(f"Wrote clipart_b (500), painting_crops (600), fashion_test (1000) under {out}")
+
+
+def pinned(core, command):
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
+               OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    return ["taskset", "-c", str(core)] + command, env
+
+
+def kid(data, samples):
+    line = subprocess.run([sys.executable, KID, data, samples, "--n", "1000"], check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return {k: float(v) for k, v in (item.split("=") for item in line.split())}, line
+
+
+def grid(samples_npz, n=64):
+    images = np.load(samples_npz)
+    images = images[images.files[0]][:n]
+    if images.ndim == 3:
+        images = images[..., None]
+    pixels = np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype("uint8")
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, -1)
+    side, h, w = 8, pixels.shape[1], pixels.shape[2]
+    out = np.full((side * h, side * w, 3), 255, "uint8")
+    for i, image in enumerate(pixels[:side * side]):
+        r, c = divmod(i, side)
+        out[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
+    return out
+
+
+def pair(args):
+    os.makedirs(args.out, exist_ok=True)
+    run = os.path.join(args.out, "kerasgan_run")
+    peer_npz = os.path.join(args.out, "peer_samples.npz")
+    ours_npz = os.path.join(args.out, "kerasgan_samples.npz")
+    peer_cmd = [sys.executable, PEER, "train", args.data, str(args.minutes), peer_npz,
+                str(args.size)]
+    ours_cmd = ["kerasgan", "train", args.arch, "--data", args.data, "--image-size",
+                str(args.size), "--batch-size", str(args.batch_size), "--minutes",
+                str(args.minutes), "--flip", "--seed", str(args.seed), "--sample-every", "1000",
+                "--steps-per-epoch", "50", "--verbose", "0", "--out", run,
+                *shlex.split(args.extra)]
+    if args.resume:
+        ours_cmd.append("--resume")
+    started = time.time()
+    procs = []
+    for core, command in ((0, peer_cmd), (1, ours_cmd)):
+        command, env = pinned(core, command)
+        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate()[0] for p in procs]
+    for p, log, who in zip(procs, logs, ("peer", "kerasgan")):
+        if p.returncode != 0:
+            sys.exit(f"{who} failed:\n{log[-3000:]}")
+    subprocess.run(["kerasgan", "sample", run, "--n", "1000", "--seed", "1", "--out", ours_npz],
+                   check=True, capture_output=True)
+    peer_kid, peer_line = kid(args.data, peer_npz)
+    ours_kid, ours_line = kid(args.data, ours_npz)
+    metadata = json.load(open(os.path.join(run, "metadata.json")))
+    peer_steps = next((line for line in logs[0].splitlines() if "steps" in line), "")
+    result = {
+        "data": args.data, "minutes": args.minutes, "size": args.size,
+        "wall_s": round(time.time() - started),
+        "peer": {"command": shlex.join(peer_cmd), "kid": peer_kid, "kid_line": peer_line,
+                 "log": peer_steps},
+        "kerasgan": {"command": shlex.join(ours_cmd), "kid": ours_kid, "kid_line": ours_line,
+                     "steps": metadata["steps"]},
+        "ratio_kid": round(ours_kid["kid_x1000"] / peer_kid["kid_x1000"], 3),
+        "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000",
+    }
+    with open(os.path.join(args.out, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    peer_grid, ours_grid = grid(peer_npz), grid(ours_npz)
+    gap = np.full((peer_grid.shape[0], 8, 3), 255, "uint8")
+    Image.fromarray(np.concatenate([peer_grid, gap, ours_grid], 1)).save(
+        os.path.join(args.out, "pair.png"))
+    print(json.dumps({k: result[k] for k in ("data", "minutes", "ratio_kid")}
+                     | {"peer_kid": peer_kid["kid_x1000"], "kerasgan_kid": ours_kid["kid_x1000"],
+                        "kerasgan_steps": metadata["steps"]}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("collections")
+    make.add_argument("out")
+    run = commands.add_parser("pair")
+    run.add_argument("data")
+    run.add_argument("minutes", type=float)
+    run.add_argument("out")
+    run.add_argument("--size", type=int, default=64)
+    run.add_argument("--arch", default="fastgan")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--extra", default="", help="more kerasgan train flags, one string")
+    run.add_argument("--resume", action="store_true", help="continue kerasgan's run in OUT")
+    args = parser.parse_args()
+    if args.command == "collections":
+        build_collections(args.out)
+    else:
+        pair(args)
+
+
+if __name__ == "__main__":
+    main()
