@@ -308,7 +308,9 @@ def _compile_args(args, gan, total_steps):
             compile_args[key] = keras.optimizers.Adam.from_config(config)
     compile_args.update({k: v for k, v in (("loss", args.loss), ("r1_gamma", args.r1_gamma))
                          if v is not None})
-    compile_args.update(augment=args.augment, jit_compile=jit, precision=args.precision)
+    if args.augment is not None:  # else the architecture's recipe decides (fastgan: on)
+        compile_args["augment"] = args.augment
+    compile_args.update(jit_compile=jit, precision=args.precision)
     return compile_args
 
 
