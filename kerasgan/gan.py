@@ -20,6 +20,9 @@ def check_images(images, image_shape, what, converter):
                          f"{converter} converts, or scale uint8 pixels with x / 127.5 - 1.")
 
 
+MAX_D_STEPS = 64  # discriminator draws a step: `GAN._key` gives each draw 64 keys of its own
+
+
 def _default_optimizer():
     # Radford et al. (DCGAN): Adam, lr 2e-4, beta_1 0.5.
     return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
@@ -57,8 +60,9 @@ class GAN(keras.Model):
     def __init__(self, generator, discriminator, d_steps=1, ema_decay=None, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if int(d_steps) < 1:
-            raise ValueError(f"d_steps must be a positive integer, got {d_steps!r}.")
+        if not 1 <= int(d_steps) <= MAX_D_STEPS:
+            raise ValueError(f"d_steps must be an integer from 1 to {MAX_D_STEPS} (each step's "
+                             f"random keys hold {MAX_D_STEPS} draws), got {d_steps!r}.")
         if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
         self.generator = generator
