@@ -268,11 +268,21 @@ class GAN(keras.Model):
             return penalty()
         return tf.cond(self.step % self.r1_every == 0, penalty, lambda: tf.constant(0.0))
 
+    def real_logits(self, real_seen, draw):
+        """(logits, extra loss) of the discriminator on the real batch it sees. The extra
+        loss (none here) is trained with the discriminator's update but not reported in
+        `d_loss`: subclasses add self-supervised terms (FastGAN's reconstruction)."""
+        return self.discriminator(real_seen, training=True), tf.constant(0.0)
+
+    def discriminator_variables(self):
+        """What the discriminator's optimizer trains (subclasses add e.g. decoders)."""
+        return self.discriminator.trainable_variables
+
     def _discriminator_step(self, real, fake, draw):
         with tf.GradientTape() as tape:
             real_seen = self.augment(real, draw, 0)
             fake_seen = self.augment(fake, draw, 1)
-            real_logits = self.discriminator(real_seen, training=True)
+            real_logits, extra = self.real_logits(real_seen, draw)
             fake_logits = self.discriminator(fake_seen, training=True)
             d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
             penalty = tf.constant(0.0)
@@ -284,8 +294,8 @@ class GAN(keras.Model):
                 penalty += self._lazy_r1(real_seen)
             total = d_loss + penalty
             # scale_loss: float16 loss scaling (the identity otherwise).
-            scaled_total = self.d_optimizer.scale_loss(self._per_replica(total))
-        variables = self.discriminator.trainable_variables
+            scaled_total = self.d_optimizer.scale_loss(self._per_replica(total + extra))
+        variables = self.discriminator_variables()
         grads = tape.gradient(scaled_total, variables)
         self.d_optimizer.apply_gradients(zip(grads, variables))
         return total, penalty, real_logits, fake_logits

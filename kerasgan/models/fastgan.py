@@ -42,7 +42,6 @@ import keras
 from keras import layers
 import tensorflow as tf
 
-from kerasgan import losses as losses_lib
 from kerasgan import noise as noise_lib
 from kerasgan import precision as precision_lib
 from kerasgan import zoo
@@ -301,8 +300,7 @@ class FastGAN(GAN):
         for network in (self.generator, self.discriminator, self.decoder):
             _spectral_norm_in_float32(network)
         self.d_optimizer = precision_lib.loss_scaled(d_optimizer, self.compute_precision)
-        self.d_optimizer.build(self.discriminator.trainable_variables
-                               + self.decoder.trainable_variables)
+        self.d_optimizer.build(self.discriminator_variables())
 
     def default_compile_args(self, batch_size=32):
         """FastGAN's recipe: hinge loss, DiffAugment (colour, translation, cutout), Adam(2e-4,
@@ -365,30 +363,16 @@ class FastGAN(GAN):
         return (tf.reduce_mean(tf.abs(tf.cast(whole, "float32") - whole_target))
                 + tf.reduce_mean(tf.abs(tf.cast(part, "float32") - part_target)))
 
-    def _discriminator_step(self, real, fake, draw):
-        """GAN's discriminator update, plus the decoders' reconstruction of the real batch."""
-        with tf.GradientTape() as tape:
-            real_seen = self.augment(real, draw, 0)
-            fake_seen = self.augment(fake, draw, 1)
-            real_logits, features_8, features_16 = self._taps.model(real_seen, training=True)
-            fake_logits = self.discriminator(fake_seen, training=True)
-            d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
-            penalty = tf.constant(0.0)
-            if self.gradient_penalty_weight:
-                alpha = self._interpolation_weights(tf.shape(real)[0], draw)
-                penalty += self.gradient_penalty_weight * losses_lib.gradient_penalty(
-                    self.discriminator, real_seen, fake_seen, alpha=alpha)
-            if self.r1_gamma:
-                penalty += self._lazy_r1(real_seen)
-            recon = self.reconstruction_loss(real_seen, features_8, features_16, draw)
-            total = d_loss + penalty
-            scaled = self.d_optimizer.scale_loss(
-                self._per_replica(total + self.recon_weight * recon))
-        variables = self.discriminator.trainable_variables + self.decoder.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply_gradients(zip(grads, variables))
+    def real_logits(self, real_seen, draw):
+        """The discriminator's logits on the real batch, and the decoders' reconstruction
+        loss of it (weighted; logged as `recon_loss`), trained with the discriminator."""
+        real_logits, features_8, features_16 = self._taps.model(real_seen, training=True)
+        recon = self.reconstruction_loss(real_seen, features_8, features_16, draw)
         self.recon_loss_tracker.update_state(recon)
-        return total, penalty, real_logits, fake_logits
+        return real_logits, self.recon_weight * recon
+
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables + self.decoder.trainable_variables
 
 
 @zoo.register("fastgan", tiny={"image_size": 32, "latent_dim": 8, "base_channels": 1,
