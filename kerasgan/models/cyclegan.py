@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from kerasgan.files import atomic_file
 from kerasgan import noise
 from kerasgan import precision as precision_lib
 from kerasgan.gan import check_images
@@ -351,9 +352,8 @@ class CycleGAN(keras.Model):
         temporary name and renamed. (`kerasgan.zoo.save` writes config.json.)"""
         os.makedirs(path, exist_ok=True)
         for attribute, filename in self.WEIGHT_FILES.items():
-            tmp = os.path.join(path, ".tmp-" + filename)
-            getattr(self, attribute).save_weights(tmp)
-            os.replace(tmp, os.path.join(path, filename))
+            with atomic_file(os.path.join(path, filename), suffix=".weights.h5") as tmp:
+                getattr(self, attribute).save_weights(tmp)
 
     def load_folder_weights(self, path):
         """Reads the four networks' weights written by `save_folder_weights`."""
