@@ -481,15 +481,28 @@ class CycleGAN(keras.Model):
     def call(self, images, training=False):
         return self.generator_a2b(images, training=training)
 
-    def translate(self, images, direction="a2b", batch_size=8):
-        """Translates images with G (`"a2b"`) or F (`"b2a"`).
+    def translate(self, images, direction="a2b", batch_size=8, tile_size=None, overlap=None):
+        """Translates images with G (`"a2b"`) or F (`"b2a"`), in tiles when they are large.
+
+        An image of at most `tile_size` x `tile_size` pixels is translated whole (each pass
+        reflection-padded to a multiple of 4, at least 8, run and cropped back). A larger one
+        is translated in overlapping tiles, one tile per forward pass, blended without seams
+        (`tile_layout`, `tile_weights`), so that memory is bounded by the tile size whatever
+        the image size (a whole-image pass needs ~2.3 GB per megapixel at 24 base channels,
+        measured: ~28 GB for a 12-megapixel photo). The result is written
+        into one float32 array of the output's size, the only memory that grows with the
+        image. Always computed in float32, also for a model compiled in mixed precision.
 
         Args:
-            images: floats in [-1, 1], `(n, H, W, C)` or one image `(H, W, C)`, any H and
-                W: each batch is reflection-padded to a multiple of 4 (at least 8), run and
-                cropped back.
+            images: floats in [-1, 1], `(n, H, W, C)` or one image `(H, W, C)`, any H and W.
             direction: "a2b" or "b2a".
-            batch_size: images per forward pass.
+            batch_size: images per forward pass when translated whole (fewer when
+                `batch_size` images would have more than `tile_size`**2 pixels).
+            tile_size: the tiles' side, a multiple of 4, at least 16 (default `TILE_SIZE`,
+                512: ~0.6 GB of working memory for the cyclegan_photo2painting preset).
+            overlap: the least overlap of neighbouring tiles in pixels, a multiple of 4 less
+                than `tile_size / 2` (default `TILE_OVERLAP`, 64, or about `tile_size / 4` if
+                smaller). Tiles are blended over its middle half.
 
         Returns:
             float32 numpy array of the input's shape, in [-1, 1].
@@ -499,6 +512,7 @@ class CycleGAN(keras.Model):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        tile_size, overlap = _tile_settings(tile_size, overlap)
         x = np.asarray(images)
         single = x.ndim == 3
         if single:
@@ -516,17 +530,230 @@ class CycleGAN(keras.Model):
             raise ValueError(f"images must be non-empty, got shape {x.shape}.")
         net = self.generator_a2b if direction == "a2b" else self.generator_b2a
         h, w = x.shape[1], x.shape[2]
-        ph, pw = max(8, -(-h // 4) * 4) - h, max(8, -(-w // 4) * 4) - w
-        pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
-        out = []
-        for i in range(0, len(x), batch_size):
-            batch = x[i:i + batch_size].astype("float32")
-            if ph or pw:
-                batch = np.pad(batch, pad, mode="reflect" if min(h, w) > 1 else "edge")
-            y = keras.ops.convert_to_numpy(net(batch, training=False))
-            out.append(y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w])
-        result = np.concatenate(out).astype("float32")
+        with precision_lib.float32_layers(net):
+            if h <= tile_size and w <= tile_size:
+                # Whole images, as many per pass as fit the tile's pixel budget.
+                per_pass = max(1, min(batch_size, tile_size**2 // (_padded(h) * _padded(w))))
+                result = np.concatenate([_run(net, x[i:i + per_pass])
+                                         for i in range(0, len(x), per_pass)])
+            else:
+                result = np.zeros(x.shape, "float32")  # the only image-sized allocation
+                for image, out in zip(x, result):
+                    _translate_tiled(net, image, out, tile_size, overlap)
         return result[0] if single else result
+
+
+# ---------------------------------------------------------------------------- tiling
+TILE_SIZE = 512  # default tile side: ~0.6 GB of working memory for cyclegan_photo2painting
+TILE_OVERLAP = 64  # default least overlap of neighbouring tiles (blended over its middle half)
+
+
+def _padded(size):
+    """The side the ResNet generator is run at: a multiple of 4 (two stride-2 downsamplings
+    and two 2x upsamplings give back the input size only then), at least 8."""
+    return max(8, -(-size // 4) * 4)
+
+
+def _tile_settings(tile_size, overlap):
+    if tile_size is None:
+        tile_size = TILE_SIZE
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) \
+            or tile_size < 16 or tile_size % 4:
+        raise ValueError(f"tile_size must be a multiple of 4 and at least 16 (the generator "
+                         f"downsamples twice by 2), got {tile_size!r}.")
+    if overlap is None:
+        overlap = min(TILE_OVERLAP, tile_size // 16 * 4)
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) \
+            or overlap < 4 or overlap % 4 or 2 * overlap >= tile_size:
+        raise ValueError(f"overlap must be a multiple of 4, at least 4 and less than "
+                         f"tile_size / 2 = {tile_size // 2}, got {overlap!r}.")
+    return int(tile_size), int(overlap)
+
+
+def _run(net, batch):
+    """`net` on a batch `(n, h, w, c)` of any h and w: reflection-padded to `_padded` sizes
+    (edge-padded when a side is 1 px), run, cropped back; float32 numpy."""
+    batch = np.asarray(batch, "float32")
+    h, w = batch.shape[1], batch.shape[2]
+    ph, pw = _padded(h) - h, _padded(w) - w
+    pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
+    if ph or pw:
+        batch = np.pad(batch, pad, mode="reflect" if min(h, w) > 1 else "edge")
+    y = keras.ops.convert_to_numpy(net(batch, training=False))
+    return y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w].astype("float32", copy=False)
+
+
+def tile_layout(size, tile_size=TILE_SIZE, overlap=TILE_OVERLAP):
+    """The tiles along one image axis of `size` pixels: a list of `(start, stop)`.
+
+    The axis is seen as `translate` pads it for a whole-image pass: reflection-padded to a
+    multiple of 4 (`(padded - size) // 2` pixels before), so a tile may begin up to 3 pixels
+    before 0 or end up to 4 after `size`; those pixels are reflection padding. One tile of
+    the whole padded axis when it is at most `tile_size`; else the fewest tiles of exactly
+    `tile_size` pixels, spread evenly, overlapping their neighbours by at least `overlap`,
+    all beginning at multiples of 4 of the padded axis: on the grid of the generator's two
+    stride-2 layers, as in a whole-image pass.
+    """
+    padded = _padded(size)
+    before = (padded - size) // 2
+    if padded <= tile_size:
+        return [(-before, padded - before)]
+    n = -(-(padded - overlap) // (tile_size - overlap))
+    starts = [4 * round(k * (padded - tile_size) / (4 * (n - 1))) for k in range(n)]
+    return [(s - before, s - before + tile_size) for s in starts]
+
+
+def tile_weights(size, tiles, overlap=TILE_OVERLAP):
+    """The blending weights along one axis: one float64 array per tile of `tile_layout`,
+    over the tile's part inside the image (`max(start, 0)` to `min(stop, size)`).
+
+    Where two neighbouring tiles overlap, the later one's weight rises as a raised cosine
+    (sin^2) over `overlap // 2` pixels centred in their overlap while the earlier one's
+    falls as its complement (cos^2); elsewhere a tile's weight is 1 in its own part and 0
+    beyond its neighbour's ramp, so every tile contributes only at least `overlap / 4`
+    pixels inside its cut edges (away from the context it lacks there). The weights are
+    divided by their sum over the tiles (1 already, up to rounding), so they sum to 1 at
+    every pixel: a partition of unity, never 0 for all tiles. A tile's 2-D weight is the
+    outer product of its two axes' weights and sums to 1 as well, so no image-sized weight
+    array is needed.
+    """
+    ramp = overlap // 2
+    centre = np.arange(size) + 0.5  # pixel centres
+    rises = [np.ones(size)]  # rises[k]: tile k's rising edge, 0 before its ramp, 1 after
+    for (_, prev_stop), (start, _) in zip(tiles, tiles[1:]):
+        middle = (start + prev_stop) / 2
+        t = np.clip((centre - (middle - ramp / 2)) / ramp, 0.0, 1.0)
+        rises.append(np.sin(0.5 * np.pi * t) ** 2)
+    rises.append(np.zeros(size))
+    weights = [rises[k] * (1.0 - rises[k + 1]) for k in range(len(tiles))]
+    total = np.sum(weights, axis=0)
+    if not np.all(total > 0.5):  # never with tile_layout's tiles: every pixel is covered
+        raise AssertionError("the tile weights leave pixels uncovered")
+    return [(w / total)[max(start, 0):min(stop, size)] for w, (start, stop) in zip(weights, tiles)]
+
+
+def _instance_norm_layers(net):
+    """`net`'s instance normalisation layers: GroupNormalization with one group per channel."""
+    found = []
+    for layer in net._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, layers.GroupNormalization) and layer.built \
+                and layer.axis in (-1, 3) and layer.input_spec is not None:
+            channels = (layer.input_spec.axes or {}).get(layer.axis)
+            if layer.groups == channels:  # groups=-1 becomes the channel count when built
+                found.append(layer)
+    return found
+
+
+class _SharedInstanceNorm:
+    """Makes `net`'s instance norm layers record, then reuse, per-channel statistics.
+
+    After `record()` a forward pass (of one image) normalises as usual and keeps each
+    layer's mean and variance; after `reuse()` forward passes normalise with the kept
+    statistics instead of their own, so that all the tiles of an image are normalised
+    alike. A context manager: on exit the layers' own `call` is back.
+    """
+
+    def __init__(self, net):
+        self.layers = _instance_norm_layers(net)
+        self.stats = {}
+        self.mode = "record"
+        for layer in self.layers:
+            layer.call = self._call_for(layer)  # an instance attribute: shadows the class's
+
+    def _call_for(self, layer):
+        own_call = type(layer).call.__get__(layer)
+
+        def call(inputs):
+            if self.mode == "record":
+                x = keras.ops.cast(inputs, "float32")
+                self.stats[id(layer)] = keras.ops.moments(x, axes=[1, 2], keepdims=True)
+                return own_call(inputs)
+            mean, variance = self.stats[id(layer)]  # then as GroupNormalization computes
+            inv = keras.ops.rsqrt(variance + layer.epsilon)
+            if layer.scale:
+                inv = inv * keras.ops.cast(layer.gamma, "float32")
+            shift = -mean * inv
+            if layer.center:
+                shift = shift + keras.ops.cast(layer.beta, "float32")
+            out = keras.ops.cast(inputs, "float32") * inv + shift
+            return keras.ops.cast(out, layer.compute_dtype)
+        return call
+
+    def record(self):
+        self.mode, self.stats = "record", {}
+
+    def reuse(self):
+        self.mode = "reuse"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for layer in self.layers:
+            layer.__dict__.pop("call", None)
+
+
+def _box_downscale(image, max_pixels):
+    """`image` (H, W, C) averaged over f x f blocks, the least integer f that leaves at most
+    `max_pixels` pixels (the last H % f rows and W % f columns are left out; blocks of the
+    whole height or width for a long thin strip); float32. Strip by strip, so that no
+    image-sized temporary is made."""
+    h, w, c = image.shape
+    f_h = f_w = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    if f_h > h:  # a long thin strip: one row of blocks h high
+        f_h, f_w = h, -(-w // max_pixels)
+    elif f_w > w:
+        f_h, f_w = -(-h // max_pixels), w
+    oh, ow = h // f_h, w // f_w
+    small = np.empty((oh, ow, c), "float32")
+    rows = max(1, (1 << 24) // (f_h * ow * f_w * c))  # ~64 MB of float32 per strip
+    for r in range(0, oh, rows):
+        strip = np.asarray(image[r * f_h:min(oh, r + rows) * f_h, :ow * f_w], "float32")
+        small[r:r + rows] = strip.reshape(-1, f_h, ow, f_w, c).mean(axis=(1, 3))
+    return small
+
+
+def _translate_tiled(net, image, out, tile_size, overlap):
+    """Translates one `(H, W, C)` image tile by tile into `out`, float32 `(H, W, C)` zeros.
+
+    Each tile (`tile_layout`) is cut from the image, reflection-padded where it reaches
+    beyond the image (as a whole-image pass pads), translated on its own, and its part
+    inside the image is added into `out` times its blending weight (`tile_weights`). Peak
+    memory: one tile's forward pass, plus `out`.
+
+    Instance normalisation: every tile is normalised with the same statistics, taken once
+    from a pass over the image box-filtered down to at most `tile_size`**2 pixels. Each
+    tile's own statistics would differ from tile to tile (and from the whole image's):
+    the blend would hide the seams but not the tile-sized patches of different colour and
+    contrast. Measured with the cyclegan_photo2painting preset on a 2048x1152 photo, tiles
+    of 512, mean absolute difference from the whole-image translation: 0.32 with per-tile
+    statistics, 0.12 with the shared ones, 0.0000 with the whole image's exact statistics
+    (so the tiles' cut edges cost nothing measurable; what is left is the full resolution's
+    finer statistics, which a small copy cannot give). Tiles therefore do not agree exactly
+    with a whole-image translation, but agree with each other, without seams.
+    """
+    rows = tile_layout(image.shape[0], tile_size, overlap)
+    cols = tile_layout(image.shape[1], tile_size, overlap)
+    row_weights = tile_weights(image.shape[0], rows, overlap)
+    col_weights = tile_weights(image.shape[1], cols, overlap)
+    with _SharedInstanceNorm(net) as norm:
+        if norm.layers:
+            norm.record()
+            _run(net, _box_downscale(image, tile_size**2)[None])
+            norm.reuse()
+        for (top, bottom), wy in zip(rows, row_weights):
+            y0, y1 = max(top, 0), min(bottom, image.shape[0])
+            for (left, right), wx in zip(cols, col_weights):
+                x0, x1 = max(left, 0), min(right, image.shape[1])
+                tile = np.asarray(image[y0:y1, x0:x1], "float32")
+                pad = ((y0 - top, bottom - y1), (x0 - left, right - x1), (0, 0))
+                if any(pad[0] + pad[1]):
+                    tile = np.pad(tile, pad, mode="reflect" if min(tile.shape[:2]) > 1
+                                  else "edge")
+                y = keras.ops.convert_to_numpy(net(tile[None], training=False))[0]
+                y = y[y0 - top:y1 - top, x0 - left:x1 - left]
+                out[y0:y1, x0:x1] += y * np.outer(wy, wx).astype("float32")[:, :, None]
+    np.clip(out, -1.0, 1.0, out=out)  # a convex blend of tanh outputs, up to rounding
 
 
 class TranslationGrid(keras.callbacks.Callback):
