@@ -1,11 +1,9 @@
 """Training callbacks that understand GANs: sample grids, NaN stop, atomic checkpoints."""
-import contextlib
 import glob
 import json
 import math
 import os
 import re
-import tempfile
 import time
 import warnings
 import zipfile
@@ -162,8 +160,7 @@ FINGERPRINT_FILE = "model.json"
 
 def fingerprint(gan):
     """What a checkpoint directory must agree on with the model that trains into it."""
-    return {"class": type(gan).__name__, "latent_dim": gan.latent_dim,
-            "image_shape": list(gan.image_shape)}
+    return gan.fingerprint()
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -283,3 +280,30 @@ def load_latest_checkpoint(directory):
             warnings.warn(f"Checkpoint {path} could not be loaded ({type(error).__name__}: "
                           f"{str(error)[:200]}); trying the previous one.")
     return None
+
+
+class TranslationGrid(keras.callbacks.Callback):
+    """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images of A and B
+    in rows of (input, translated, reconstructed), the CycleGAN counterpart of `SampleGrid`.
+
+    Args:
+        directory: where the PNGs go.
+        images_a, images_b: a few fixed images of each domain, floats in [-1, 1]
+            (any size, e.g. the first batch of `unpaired_dataset`).
+    """
+
+    def __init__(self, directory, images_a, images_b, every_n_epochs=1):
+        super().__init__()
+        self.directory, self.every_n_epochs = directory, every_n_epochs
+        self.images_a, self.images_b = np.asarray(images_a), np.asarray(images_b)
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs or _non_finite(logs):
+            return
+        rows = []
+        for x, there, back in ((self.images_a, "a2b", "b2a"), (self.images_b, "b2a", "a2b")):
+            y = self.model.translate(x, there)
+            rows += [np.stack([u, v, w]) for u, v, w in zip(x, y, self.model.translate(y, back))]
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        self.last_path = save_grid(np.concatenate(rows), path, columns=3)

@@ -284,21 +284,19 @@ def _compile_args(args, gan, total_steps):
     """The architecture's recommended compile arguments, overridden by the flags given."""
     import keras
 
-    from kerasgan.models.cyclegan import CycleGAN
-
     jit = {"auto": "auto", "on": True, "off": False}[args.jit]
-    if isinstance(gan, CycleGAN):
+    if gan.task != "generation":
         unused = [flag for flag, value in (("--loss", args.loss), ("--r1-gamma", args.r1_gamma),
                                            ("--augment", args.augment), ("--lr", args.lr),
                                            ("--beta1", args.beta1)) if value is not None]
         if unused:
-            raise UsageError(f"{', '.join(unused)} do not apply to {args.arch} (least-squares "
-                             "loss, Adam(2e-4, 0.5) decaying linearly over the second half).")
-        return {"total_steps": total_steps, "jit_compile": jit, "precision": args.precision}
+            raise UsageError(f"{', '.join(unused)} do not apply to {args.arch} (its own "
+                             "losses; Adam(2e-4, 0.5) decaying linearly over the second half).")
+        return {**gan.default_compile_args(args.batch_size, total_steps=total_steps),
+                "jit_compile": jit, "precision": args.precision}
 
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
-    if hasattr(gan, "default_compile_args"):
-        compile_args.update(gan.default_compile_args(args.batch_size))
+    compile_args.update(gan.default_compile_args(args.batch_size))
     if args.lr is not None or args.beta1 is not None:
         for key in ("d_optimizer", "g_optimizer"):
             adam = compile_args.get(key) or keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -326,7 +324,8 @@ def _resumed_gan(args, checkpoint_dir):
         raise UsageError(f"--resume: no loadable checkpoint in {checkpoint_dir}; start the run "
                          "without --resume.")
     gan, epoch = loaded
-    gan.spec = {"architecture": spec["architecture"], "config": spec["config"]}
+    if gan.architecture is None:  # a checkpoint written before models kept their spec
+        gan.architecture, gan.architecture_config = spec["architecture"], spec["config"]
     print(f"Resuming {args.out} from epoch {epoch} (step {int(gan.step.numpy())}).")
     return gan, epoch, dict(spec.get("train") or {})
 
@@ -385,10 +384,9 @@ def _clear_previous_run(out):
     not replace by name (checkpoints and sample grids of other epochs, an EMA generator
     this run may not have), so they cannot be taken for this run's. Nothing else."""
     from kerasgan import callbacks, zoo
-    from kerasgan.models.cyclegan import CycleGAN
 
-    names = [zoo.CONFIG_FILE, zoo.METADATA_FILE, *zoo.WEIGHT_FILES.values(),
-             *CycleGAN.WEIGHT_FILES.values()]
+    names = [zoo.CONFIG_FILE, zoo.METADATA_FILE]
+    names += [name for name in os.listdir(out) if name.endswith(".weights.h5")]
     paths = [os.path.join(out, name) for name in names]
     checkpoints = os.path.join(out, "checkpoints")
     paths += [path for path, _ in callbacks.list_checkpoints(checkpoints)]
@@ -907,10 +905,9 @@ def _training_data(args, config, seed, skip_batches):
 
 def _sample_callback(args, gan, dataset, directory):
     from kerasgan import callbacks
-    from kerasgan.models.cyclegan import CycleGAN
 
-    if isinstance(gan, CycleGAN):
-        from kerasgan.models.cyclegan import TranslationGrid
+    if gan.task == "translation":
+        from kerasgan.callbacks import TranslationGrid
 
         images_a, images_b = (x.numpy()[:4] for x in next(iter(dataset.take(1))))
         return TranslationGrid(directory, images_a, images_b, every_n_epochs=args.sample_every)
@@ -1070,28 +1067,20 @@ def _load_model(source, command):
 
 
 def _check_kind(model, source, command):
-    """isinstance checks against the model classes (to be replaced by declared kinds)."""
-    from kerasgan.gan import GAN
-    from kerasgan.models.cyclegan import CycleGAN
+    """Refuses a model whose declared task `kerasgan COMMAND` cannot use, in one line."""
+    from kerasgan.adversarial import AdversarialModel
 
-    if command in ("sample", "evaluate"):
-        if isinstance(model, GAN):
-            return
-        if isinstance(model, CycleGAN):
-            raise UsageError(f"{source} is an image-to-image model (cyclegan): it translates "
-                             f"images and has no latents to sample for `kerasgan {command}`; "
-                             "use `kerasgan translate`.")
-    elif command == "translate":
-        if isinstance(model, CycleGAN):
-            return
-        if isinstance(model, GAN):
-            raise UsageError(f"{source} generates images from latents; translate needs an "
-                             "image-to-image model such as cyclegan (use `kerasgan sample`).")
-    elif isinstance(model, (GAN, CycleGAN)):
-        return
-    raise UsageError(f"{source} is not a kerasgan model (it is a Keras "
-                     f"{type(model).__name__} model); `kerasgan {command}` needs a run folder, "
-                     "a preset, or a .keras file saved from a kerasgan model.")
+    if not isinstance(model, AdversarialModel):
+        raise UsageError(f"{source} is not a kerasgan model (it is a Keras "
+                         f"{type(model).__name__} model); `kerasgan {command}` needs a run "
+                         "folder, a preset, or a .keras file saved from a kerasgan model.")
+    if command in ("sample", "evaluate") and model.task != "generation":
+        raise UsageError(f"{source} is an image-to-image model ({model.architecture or model.task})"
+                         f": it translates images and has no latents to sample for `kerasgan "
+                         f"{command}`; use `kerasgan translate`.")
+    if command == "translate" and model.task != "translation":
+        raise UsageError(f"{source} generates images from latents; translate needs an "
+                         "image-to-image model such as cyclegan (use `kerasgan sample`).")
 
 
 def _check_output(path, flag="--out", folder=False):
@@ -1245,14 +1234,12 @@ def _calibration_images(args, model):
 
 def cmd_export(args):
     from kerasgan import export
-    from kerasgan.models.cyclegan import CycleGAN
-    from kerasgan.models.stylegan import StyleGAN
 
     _check_output(args.out, folder=True)
     model = _load_model(args.model, "export")
-    if args.truncation_psi != 1.0 and not isinstance(model, StyleGAN):
+    if args.truncation_psi != 1.0 and not model.truncates:
         raise UsageError("--truncation-psi applies to StyleGAN models only.")
-    translation = isinstance(model, CycleGAN)
+    translation = model.task == "translation"
     if not translation and (args.image_size or args.calibration_data):
         raise UsageError("--image-size and --calibration-data apply to image-to-image models "
                          "(cyclegan) only.")

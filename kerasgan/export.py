@@ -81,64 +81,18 @@ def _resolve(model):
     return model
 
 
-def _kinds():
-    """The model classes export knows (imported here: they import Keras)."""
-    from kerasgan.gan import GAN
-    from kerasgan.models.cyclegan import CycleGAN
-    from kerasgan.models.stylegan import StyleGAN
-    return GAN, StyleGAN, CycleGAN
-
-
 def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
-    """The generators of `model` to export, by name."""
+    """The generators of `model` to export: what the model declares (`export_signatures`)."""
+    from kerasgan.adversarial import AdversarialModel
+
     model = _resolve(model)
-    GAN, StyleGAN, CycleGAN = _kinds()
-    if isinstance(model, CycleGAN):
-        bad = [d for d in directions if d not in DIRECTIONS]
-        if bad or not directions:
-            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "
-                             f"got {list(directions)!r}.")
-        size = model.image_size if image_size is None else image_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or size < 8 or size % 4:
-            raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
-                             f"downsamples twice), got {size!r}.")
-        shape = (int(size), int(size), model.channels)
-        return model, [_Target(d, getattr(model, f"generator_{d}"), ["image"], "translation",
-                               [shape]) for d in directions]
-    if not isinstance(model, GAN):
+    if not isinstance(model, AdversarialModel):
         raise TypeError(f"Expected a kerasgan model (GAN, StyleGAN or CycleGAN), a run "
                         f"directory or a preset, got {type(model).__name__}.")
-    generator = model.sampler  # the EMA generator where there is one
-    names = [t.name.split(":")[0] for t in generator.inputs]
-    if len(names) == 1:
-        names = ["latent"]
-    preprocess = None
-    if isinstance(truncation_psi, bool) \
-            or not isinstance(truncation_psi, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(truncation_psi):
-        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}.")
-    if float(truncation_psi) != 1.0:
-        if not isinstance(model, StyleGAN):
-            raise ValueError("truncation_psi applies to StyleGAN models only.")
-        preprocess = _truncation(generator, float(truncation_psi))
-    shapes = [t.shape[1:] for t in generator.inputs]
-    return model, [_Target("generator", generator, names, "generation", shapes, preprocess)]
-
-
-def _truncation(generator, psi):
-    """StyleGAN's generator with w pulled towards the tracked average w by `psi`."""
-    import keras
-
-    mapping, truncation = generator.get_layer("mapping"), generator.get_layer("truncation")
-    synthesis = generator.get_layer("synthesis")
-    num_ws = int(synthesis.inputs[0].shape[1])
-
-    def run(inputs):
-        w = truncation.truncate(mapping(inputs[0], training=False), psi)
-        ws = keras.ops.repeat(keras.ops.expand_dims(w, 1), num_ws, axis=1)
-        return synthesis([ws] + list(inputs[1:]), training=False)
-    return run
+    signatures = model.export_signatures(directions=directions, truncation_psi=truncation_psi,
+                                         image_size=image_size)
+    return model, [_Target(sig.name, sig.model, sig.input_names, model.task, sig.input_shapes,
+                           sig.run) for sig in signatures]
 
 
 def _serving_function(target, batch_size, uint8_images):

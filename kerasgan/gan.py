@@ -7,6 +7,7 @@ from kerasgan import augment as augment_lib
 from kerasgan import losses as losses_lib
 from kerasgan import noise
 from kerasgan import precision as precision_lib
+from kerasgan.adversarial import MAX_DRAWS, AdversarialModel, ExportSignature, Stream
 
 
 def check_images(images, image_shape, what, converter):
@@ -20,7 +21,7 @@ def check_images(images, image_shape, what, converter):
                          f"{converter} converts, or scale uint8 pixels with x / 127.5 - 1.")
 
 
-MAX_D_STEPS = 64  # discriminator draws a step: `GAN._key` gives each draw 64 keys of its own
+MAX_D_STEPS = MAX_DRAWS  # discriminator draws a step (each has random keys of its own)
 
 
 def _default_optimizer():
@@ -29,7 +30,7 @@ def _default_optimizer():
 
 
 @keras.saving.register_keras_serializable(package="kerasgan")
-class GAN(keras.Model):
+class GAN(AdversarialModel):
     """A generator and a discriminator trained against each other with `fit`.
 
     Each `train_step` makes `d_steps` discriminator updates, then one generator update
@@ -57,9 +58,12 @@ class GAN(keras.Model):
     ```
     """
 
+    task = "generation"
+    NETWORKS = ("generator", "discriminator")
+
     def __init__(self, generator, discriminator, d_steps=1, ema_decay=None, seed=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if not 1 <= int(d_steps) <= MAX_D_STEPS:
             raise ValueError(f"d_steps must be an integer from 1 to {MAX_D_STEPS} (each step's "
                              f"random keys hold {MAX_D_STEPS} draws), got {d_steps!r}.")
@@ -67,29 +71,22 @@ class GAN(keras.Model):
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
         self.generator = generator
         self.discriminator = discriminator
-        self.latent_dim = int(generator.input_shape[-1])
-        self.image_shape = tuple(int(d) for d in generator.output_shape[1:])
+        # The first input is the latent (StyleGAN's generator has noise inputs after it).
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.image_shape = tuple(int(d) for d in generator.outputs[0].shape[1:])
         self.d_steps = int(d_steps)
         self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
         self.ema_generator = None
         if self.ema_decay is not None:
             self.ema_generator = keras.models.clone_model(generator)
             self.ema_generator.set_weights(generator.get_weights())
             self.ema_generator.trainable = False
-        # Counts generator updates; saved with the model, keys the random stream.
-        self.step = self.add_weight(name="step", shape=(), dtype="int64",
-                                    initializer="zeros", trainable=False)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_score_tracker = keras.metrics.Mean(name="real_score")
         self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
-        self.d_optimizer = None
-        self.g_optimizer = None
         self.augmentation = None
-        # fit() never calls the model, and save_weights needs it built.
-        self.built = True
 
     # ------------------------------------------------------------------ compile
     def compile(self, d_optimizer=None, g_optimizer=None, loss="non_saturating",
@@ -131,62 +128,62 @@ class GAN(keras.Model):
         self.r1_every = int(r1_every)
         self.augment_name = augment
         self.augmentation = augment_lib.get(augment)
-        self.jit_compile_setting = jit_compile
-        self.precision = precision
-        self.compute_precision = precision_lib.prepare(precision,
-                                                       (self.generator, self.discriminator))
-        # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
-        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.d_optimizer = precision_lib.loss_scaled(
-            keras.optimizers.get(d_optimizer or _default_optimizer()), self.compute_precision)
-        self.g_optimizer = precision_lib.loss_scaled(
-            keras.optimizers.get(g_optimizer or _default_optimizer()), self.compute_precision)
-        # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self._compile_optimizers(d_optimizer, g_optimizer, _default_optimizer, jit_compile,
+                                 precision, self.networks(), **kwargs)
 
-    def get_compile_config(self):
-        if self.d_optimizer is None:
-            return None
-        return {
-            "d_optimizer": keras.saving.serialize_keras_object(
-                precision_lib.unwrapped(self.d_optimizer)),
-            "g_optimizer": keras.saving.serialize_keras_object(
-                precision_lib.unwrapped(self.g_optimizer)),
-            "loss": self.loss_name,
-            "gradient_penalty": self.gradient_penalty_weight,
-            "r1_gamma": self.r1_gamma,
-            "r1_every": self.r1_every,
-            "augment": self.augment_name,
-            "jit_compile": self.jit_compile_setting,
-            "precision": self.precision,
-        }
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        for key in ("d_optimizer", "g_optimizer"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        self.compile(**config)
+    def _compile_settings(self):
+        return {"loss": self.loss_name, "gradient_penalty": self.gradient_penalty_weight,
+                "r1_gamma": self.r1_gamma, "r1_every": self.r1_every,
+                "augment": self.augment_name}
 
     # ------------------------------------------------------------------ config
-    def get_config(self):
-        # Networks are saved as float32 models; the precision is in the compile config.
-        with precision_lib.float32_layers(self.generator, self.discriminator):
-            return {
-                "name": self.name,
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-                "d_steps": self.d_steps,
-                "ema_decay": self.ema_decay,
-                "seed": self.seed,
-            }
+    def _settings(self):
+        return {"d_steps": self.d_steps, "ema_decay": self.ema_decay}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+    def fingerprint(self):
+        return {**super().fingerprint(), "latent_dim": self.latent_dim}
+
+    # ------------------------------------------------------------------ model folders
+    def weight_files(self, for_preset=False):
+        """generator.weights.h5 (a preset's: the EMA generator's, the weights to sample and
+        fine-tune with), generator_ema.weights.h5 (runs with EMA) and discriminator.weights.h5
+        (for fine-tuning)."""
+        if for_preset:
+            return {"generator.weights.h5": self.sampler,
+                    "discriminator.weights.h5": self.discriminator}
+        files = {"generator.weights.h5": self.generator}
+        if self.ema_generator is not None:
+            files["generator_ema.weights.h5"] = self.ema_generator
+        files["discriminator.weights.h5"] = self.discriminator
+        return files
+
+    def missing_weight_file(self, filename, path):
+        if filename == "generator_ema.weights.h5":  # saved without EMA: start it from G
+            self.ema_generator.set_weights(self.generator.get_weights())
+        else:
+            super().missing_weight_file(filename, path)
+
+    def export_signatures(self, truncation_psi=1.0, **unused):
+        """One signature, "generator": the sampler (the EMA generator where there is one)
+        with its inputs (`latent`, and StyleGAN's noise inputs by their names)."""
+        if isinstance(truncation_psi, bool) \
+                or not isinstance(truncation_psi, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(truncation_psi):
+            raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}.")
+        generator = self.sampler
+        names = [t.name.split(":")[0] for t in generator.inputs]
+        if len(names) == 1:
+            names = ["latent"]
+        shapes = [tuple(int(d) for d in t.shape[1:]) for t in generator.inputs]
+        return [ExportSignature("generator", generator, names, shapes,
+                                self.truncated_sampler(float(truncation_psi)))]
+
+    def truncated_sampler(self, psi):
+        """A function of the sampler's inputs that generates with truncation `psi`, or None
+        for psi 1 (no truncation). Only StyleGAN models truncate."""
+        if psi != 1.0:
+            raise ValueError("truncation_psi applies to StyleGAN models only.")
+        return None
 
     # ------------------------------------------------------------------ training
     @property
@@ -197,33 +194,15 @@ class GAN(keras.Model):
             trackers.append(self.penalty_tracker)
         return trackers
 
-    def _key(self, stream, draw):
-        """Stateless key of random `stream` (0-63) for discriminator step `draw` (0-63) of this
-        step; streams 0-4 are the base class's (latents, interpolation, augmentation)."""
-        return tf.stack([tf.constant(self.seed, tf.int64), (self.step * 64 + draw) * 64 + stream])
-
-    @staticmethod
-    def _replica_share(draw_global, batch_size):
-        """This replica's slice of noise drawn for the whole global batch.
-
-        Every replica draws the global batch's noise and keeps its own rows, so the noise
-        a sample gets does not depend on the number of replicas.
-        """
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas == 1:
-            return draw_global(batch_size)
-        start = tf.distribute.get_replica_context().replica_id_in_sync_group * batch_size
-        return draw_global(batch_size * replicas)[start:start + batch_size]
-
     def _latents(self, batch_size, draw):
         """Latents keyed by (seed, step, draw): reproducible across resume and replicas."""
         return self._replica_share(
-            lambda n: noise.normal(tf.stack([n, self.latent_dim]), self._key(0, draw)),
+            lambda n: noise.normal(tf.stack([n, self.latent_dim]), self.key(Stream.LATENTS, draw)),
             batch_size)
 
     def _interpolation_weights(self, batch_size, draw):
         return self._replica_share(
-            lambda n: noise.uniform(tf.stack([n, 1, 1, 1]), self._key(1, draw)), batch_size)
+            lambda n: noise.uniform(tf.stack([n, 1, 1, 1]), self.key(Stream.INTERPOLATION, draw)), batch_size)
 
     def _check_images(self, real):
         check_images(real, self.image_shape, "The training images", "kerasgan.data.image_dataset()")
@@ -257,7 +236,7 @@ class GAN(keras.Model):
             return images
         params = self._replica_share(
             lambda n: noise.uniform(tf.stack([n, self.augmentation.num_params]),
-                                    self._key(2 + stream, draw)), tf.shape(images)[0])
+                                    self.key(Stream.AUGMENT_REAL + stream, draw)), tf.shape(images)[0])
         return self.augmentation(images, params)
 
     def _lazy_r1(self, real):
@@ -300,10 +279,8 @@ class GAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(grads, variables))
         return total, penalty, real_logits, fake_logits
 
-    @staticmethod
-    def _per_replica(loss):
-        # Gradients are summed over replicas: a replica's share of the global-batch mean.
-        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+    def generator_variables(self):
+        return self.generator.trainable_variables
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
@@ -312,7 +289,7 @@ class GAN(keras.Model):
         batch_size = tf.shape(real)[0]
         for draw in range(self.d_steps - 1):
             self._discriminator_step(real, self.fake_images(batch_size, draw), draw)
-        g_variables = self.generator.trainable_variables
+        g_variables = self.generator_variables()
         # Only the generator's weights are watched, so the discriminator update below
         # is not recorded on this tape. (The tape needs the backing tf.Variables.)
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
@@ -334,12 +311,7 @@ class GAN(keras.Model):
         self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))
         self.fake_score_tracker.update_state(tf.reduce_mean(tf.cast(fake_logits, "float32")))
         self.penalty_tracker.update_state(penalty)
-        logs = {m.name: m.result() for m in self.metrics}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces multi-worker logs with a mean over axis 0, which fails on
-            # scalars ("Invalid reduction dimension 0"); shape (1,) reduces to a scalar.
-            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
-        return logs
+        return self._logs()
 
     def _update_ema(self):
         # Warm-up as in tf.train.ExponentialMovingAverage(num_updates): early averages

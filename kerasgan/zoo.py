@@ -31,19 +31,17 @@ import urllib.request
 
 import keras
 
+from kerasgan.adversarial import TASKS
 from kerasgan.files import TEMP_PREFIX, atomic_file
 
 _BUILDERS = {}
 _TINY_CONFIGS = {}
 _KINDS = {}
-KINDS = ("generation", "translation")  # latents -> images; images -> images (e.g. CycleGAN)
+KINDS = TASKS  # latents -> images; images -> images (CycleGAN); damaged image + mask -> image
 _GAN_ARGUMENTS = ("d_steps", "ema_decay", "seed", "name")
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
-WEIGHT_FILES = {"generator": "generator.weights.h5",
-                "ema_generator": "generator_ema.weights.h5",
-                "discriminator": "discriminator.weights.h5"}
 
 
 def register(name, tiny=None, kind="generation"):
@@ -124,17 +122,15 @@ def resolve_config(name, /, **config):
 
 
 def create(architecture, /, **config):
-    """Builds the GAN registered as `architecture`, e.g. `create("dcgan", image_size=32)`.
+    """Builds the model registered as `architecture`, e.g. `create("dcgan", image_size=32)`.
 
     `architecture` is positional-only: `config` may hold the model's own `name`
-    (`create("dcgan", name="my_gan")`). The result carries
-    `spec = {"architecture": architecture, "config": {...}}` so that `save` can write a
-    folder `load` rebuilds it from.
+    (`create("dcgan", name="my_gan")`). The model keeps `architecture` and the resolved
+    config as its own (`model.spec`), so that `save` writes a folder `load` rebuilds it from.
     """
     config = resolve_config(architecture, **config)
-    gan = _BUILDERS[architecture](**config)
-    gan.spec = {"architecture": architecture, "config": config}
-    return gan
+    return _BUILDERS[architecture](**config, architecture=architecture,
+                                   architecture_config=config)
 
 
 def _write_json(path, obj):
@@ -144,8 +140,8 @@ def _write_json(path, obj):
             f.write("\n")
 
 
-def _spec(gan):
-    spec = getattr(gan, "spec", None)
+def _spec(model):
+    spec = getattr(model, "spec", None)  # None also for a Keras model of another library
     if spec is None:
         raise ValueError("Only models built with kerasgan.zoo.create() or loaded with "
                          "kerasgan.zoo.load() can be saved as a folder; use model.save(...) "
@@ -167,19 +163,14 @@ def save_config(gan, path, train=None):
 
 
 def save(gan, path, metadata=None, train=None):
-    """Writes `gan` as a folder `load` reads: config, weights and metadata.
+    """Writes `gan` as a folder `load` reads: config, weights (`gan.weight_files()`) and
+    metadata.
 
     Each file is written to a temporary name and renamed, so an interrupted save
     leaves the previous files intact.
     """
     save_config(gan, path, train=train)
-    if hasattr(gan, "save_folder_weights"):  # models with other networks (CycleGAN)
-        gan.save_folder_weights(path)
-    for attribute, filename in WEIGHT_FILES.items():
-        net = getattr(gan, attribute, None)
-        if net is not None:
-            with atomic_file(os.path.join(path, filename), suffix=".weights.h5") as tmp:
-                net.save_weights(tmp)
+    gan.save_folder_weights(path)
     if metadata is not None:
         _write_json(os.path.join(path, METADATA_FILE), metadata)
 
@@ -225,24 +216,10 @@ def load(path, for_training=False, *, url=None):
         path = verify_preset(path, url=url)  # an explicit preset folder is checked too
     spec = read_config(path)
     gan = create(spec["architecture"], **spec["config"])
-    weight_files = builtins.list(WEIGHT_FILES.values()) + \
-        builtins.list(getattr(gan, "WEIGHT_FILES", {}).values())
-    for filename in weight_files:
+    for filename in gan.weight_files():
         if os.path.isfile(os.path.join(path, filename)):
             _check_hdf5(os.path.join(path, filename))
-    if hasattr(gan, "load_folder_weights"):
-        gan.load_folder_weights(path)
-    for attribute, filename in WEIGHT_FILES.items():
-        net = getattr(gan, attribute, None)
-        file = os.path.join(path, filename)
-        if net is None:
-            continue
-        if os.path.isfile(file):
-            net.load_weights(file)
-        elif attribute == "ema_generator":  # a folder saved without EMA: start it from G
-            net.set_weights(gan.generator.get_weights())
-        else:
-            raise FileNotFoundError(f"Model folder {path!r} lacks {filename}.")
+    gan.load_folder_weights(path)
     if for_training:
         compile_config = spec.get("compile")
         if compile_config:
@@ -631,12 +608,7 @@ def save_preset(model, path, metadata, card=None, extra_files=()):
 
 def _write_preset_files(model, tmp, metadata, card, extra_files):
     save_config(model, tmp)
-    if hasattr(model, "save_folder_weights"):
-        model.save_folder_weights(tmp)
-    else:
-        generator = model.sampler
-        generator.save_weights(os.path.join(tmp, WEIGHT_FILES["generator"]))
-        model.discriminator.save_weights(os.path.join(tmp, WEIGHT_FILES["discriminator"]))
+    model.save_folder_weights(tmp, for_preset=True)
     for file in extra_files:
         shutil.copy(file, tmp)
     if card is not None:

@@ -6,7 +6,8 @@ import tensorflow as tf
 from PIL import Image
 
 from kerasgan import data, zoo
-from kerasgan.models.cyclegan import CycleGAN, LinearDecay, TranslationGrid
+from kerasgan.callbacks import TranslationGrid
+from kerasgan.models.cyclegan import CycleGAN, LinearDecay
 
 TINY = zoo.tiny_config("cyclegan")  # 16 px, base 4, 1 residual block
 

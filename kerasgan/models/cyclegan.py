@@ -16,16 +16,14 @@ model.fit(data, epochs=200)
 paintings = model.translate(photos, direction="a2b")  # any H x W, floats in [-1, 1]
 ```
 """
-import os
-
 import numpy as np
 import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasgan.files import atomic_file
 from kerasgan import noise
 from kerasgan import precision as precision_lib
+from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 from kerasgan import zoo
 
@@ -187,7 +185,7 @@ def _l1(x, y):
 
 # ---------------------------------------------------------------------------- the model
 @keras.saving.register_keras_serializable(package="kerasgan")
-class CycleGAN(keras.Model):
+class CycleGAN(AdversarialModel):
     """Unpaired translation A <-> B with two generators and two PatchGAN discriminators.
 
     `fit` takes batches `(images_a, images_b)` of floats in [-1, 1] shaped
@@ -213,14 +211,12 @@ class CycleGAN(keras.Model):
         seed: seed of the pool's random draws; drawn at random when None and kept.
     """
 
-    WEIGHT_FILES = {"generator_a2b": "generator_a2b.weights.h5",
-                    "generator_b2a": "generator_b2a.weights.h5",
-                    "discriminator_a": "discriminator_a.weights.h5",
-                    "discriminator_b": "discriminator_b.weights.h5"}
+    task = "translation"
+    NETWORKS = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
 
     def __init__(self, generator_a2b, generator_b2a, discriminator_a, discriminator_b,
                  image_size=128, pool_size=50, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if int(pool_size) < 0:
             raise ValueError(f"pool_size must be >= 0, got {pool_size!r}.")
         self.generator_a2b = generator_a2b
@@ -230,11 +226,7 @@ class CycleGAN(keras.Model):
         self.image_size = int(image_size)
         self.channels = int(generator_a2b.input_shape[-1])
         self.image_shape = (self.image_size, self.image_size, self.channels)
-        self.latent_dim = None  # no latents: keeps kerasgan.callbacks.fingerprint working
         self.pool_size = int(pool_size)
-        self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
-        self.step = self.add_weight(name="step", shape=(), dtype="int64",
-                                    initializer="zeros", trainable=False)
         self.pool_a = self.pool_b = self.pool_a_count = self.pool_b_count = None
         if self.pool_size:
             shape = (self.pool_size,) + self.image_shape
@@ -251,10 +243,6 @@ class CycleGAN(keras.Model):
         self.d_b_loss_tracker = keras.metrics.Mean(name="d_b_loss")
         self.cycle_loss_tracker = keras.metrics.Mean(name="cycle_loss")
         self.identity_loss_tracker = keras.metrics.Mean(name="identity_loss")
-        self.g_optimizer = None
-        self.d_optimizer = None
-        # fit() never calls the model, and save_weights needs it built.
-        self.built = True
 
     # ------------------------------------------------------------------ compile
     def compile(self, g_optimizer=None, d_optimizer=None, cycle_weight=10.0,
@@ -284,98 +272,59 @@ class CycleGAN(keras.Model):
         self.cycle_weight = float(cycle_weight)
         self.identity_weight = float(identity_weight)
         self.total_steps = None if total_steps is None else int(total_steps)
-        self.jit_compile_setting = jit_compile
-        self.precision = precision
-        self.compute_precision = precision_lib.prepare(precision, self._networks())
-        # optimizer=None: otherwise Keras adds an unused RMSprop whose state breaks resume.
-        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
-        self.g_optimizer = precision_lib.loss_scaled(keras.optimizers.get(
-            g_optimizer or _default_optimizer(total_steps)), self.compute_precision)
-        self.d_optimizer = precision_lib.loss_scaled(keras.optimizers.get(
-            d_optimizer or _default_optimizer(total_steps)), self.compute_precision)
-        # Built now, not lazily: load_model silently drops the state of unbuilt optimizers.
-        self.g_optimizer.build(self._g_variables())
-        self.d_optimizer.build(self._d_variables())
+        self._compile_optimizers(d_optimizer, g_optimizer, lambda: _default_optimizer(total_steps),
+                                 jit_compile, precision, self.networks(), **kwargs)
 
-    def _g_variables(self):
+    def generator_variables(self):
         return self.generator_a2b.trainable_variables + self.generator_b2a.trainable_variables
 
-    def _d_variables(self):
+    def discriminator_variables(self):
         return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
 
-    def get_compile_config(self):
-        if self.g_optimizer is None:
-            return None
-        return {
-            "g_optimizer": keras.saving.serialize_keras_object(
-                precision_lib.unwrapped(self.g_optimizer)),
-            "d_optimizer": keras.saving.serialize_keras_object(
-                precision_lib.unwrapped(self.d_optimizer)),
-            "cycle_weight": self.cycle_weight,
-            "identity_weight": self.identity_weight,
-            "total_steps": self.total_steps,
-            "jit_compile": self.jit_compile_setting,
-            "precision": self.precision,
-        }
+    def _compile_settings(self):
+        return {"cycle_weight": self.cycle_weight, "identity_weight": self.identity_weight,
+                "total_steps": self.total_steps}
 
-    def compile_from_config(self, config):
-        config = dict(config)
-        for key in ("g_optimizer", "d_optimizer"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        self.compile(**config)
+    def default_compile_args(self, batch_size=1, total_steps=None):
+        """The reference recipe: least-squares loss, Adam(2e-4, 0.5) decaying linearly to 0
+        over the second half of `total_steps`."""
+        del batch_size
+        return {"total_steps": total_steps}
 
     # ------------------------------------------------------------------ config
-    _NETWORKS = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
+    def _settings(self):
+        return {"image_size": self.image_size, "pool_size": self.pool_size}
 
-    def _networks(self):
-        return [getattr(self, key) for key in self._NETWORKS]
+    def fingerprint(self):
+        # "latent_dim": None as in run folders written before the base class.
+        return {**super().fingerprint(), "latent_dim": None}
 
-    def get_config(self):
-        config = {"name": self.name, "image_size": self.image_size,
-                  "pool_size": self.pool_size, "seed": self.seed}
-        # Networks are saved as float32 models; the precision is in the compile config.
-        with precision_lib.float32_layers(*self._networks()):
-            for key in self._NETWORKS:
-                config[key] = keras.saving.serialize_keras_object(getattr(self, key))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in cls._NETWORKS:
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+    def export_signatures(self, directions=DIRECTIONS, image_size=None, **unused):
+        """One signature per direction ("a2b", "b2a"): the generator, input `image` of
+        `image_size` (default the training size; a multiple of 4, at least 8)."""
+        bad = [d for d in directions if d not in DIRECTIONS]
+        if bad or not directions:
+            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "
+                             f"got {list(directions)!r}.")
+        size = self.image_size if image_size is None else image_size
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+                or size < 8 or size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
+                             f"downsamples twice), got {size!r}.")
+        shape = (int(size), int(size), self.channels)
+        return [ExportSignature(d, getattr(self, f"generator_{d}"), ["image"], [shape], None)
+                for d in directions]
 
     # ------------------------------------------------------------------ model folders
-    def save_folder_weights(self, path):
-        """Writes the four networks' weights into folder `path` (`WEIGHT_FILES`), each to a
-        temporary name and renamed. (`kerasgan.zoo.save` writes config.json.)"""
-        os.makedirs(path, exist_ok=True)
-        for attribute, filename in self.WEIGHT_FILES.items():
-            with atomic_file(os.path.join(path, filename), suffix=".weights.h5") as tmp:
-                getattr(self, attribute).save_weights(tmp)
-
-    def load_folder_weights(self, path):
-        """Reads the four networks' weights written by `save_folder_weights`."""
-        for attribute, filename in self.WEIGHT_FILES.items():
-            file = os.path.join(path, filename)
-            if not os.path.isfile(file):
-                raise FileNotFoundError(f"Model folder {path!r} lacks {filename}.")
-            getattr(self, attribute).load_weights(file)
+    def weight_files(self, for_preset=False):
+        """One file per network, `NAME.weights.h5` (presets too)."""
+        return {f"{key}.weights.h5": getattr(self, key) for key in self.NETWORKS}
 
     # ------------------------------------------------------------------ training
     @property
     def metrics(self):
         return [self.g_loss_tracker, self.d_a_loss_tracker, self.d_b_loss_tracker,
                 self.cycle_loss_tracker, self.identity_loss_tracker]
-
-    def _key(self, stream, draw=0):
-        return tf.stack([tf.constant(self.seed + stream, tf.int64), self.step * 64 + draw])
-
-    @staticmethod
-    def _per_replica(loss):
-        # Gradients are summed over replicas: a replica's share of the global-batch mean.
-        return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def _check_images(self, images, which):
         check_images(images, self.image_shape, f"The training images of domain {which}",
@@ -391,7 +340,7 @@ class CycleGAN(keras.Model):
             self.pool_b, self.pool_b_count)
         images = tf.cast(images, "float32")
         n = tf.shape(images)[0]
-        draws = noise.uniform(tf.stack([n, 2]), self._key(10 if domain == "a" else 11))
+        draws = noise.uniform(tf.stack([n, 2]), self.key(Stream.POOL_A if domain == "a" else Stream.POOL_B))
         size = self.pool_size
 
         def body(i, buffer, filled, out):
@@ -434,7 +383,7 @@ class CycleGAN(keras.Model):
         G, F = self.generator_a2b, self.generator_b2a
         D_A, D_B = self.discriminator_a, self.discriminator_b
 
-        g_variables = self._g_variables()
+        g_variables = self.generator_variables()
         # Only the generators' weights are watched: the discriminators stay fixed here.
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             g_tape.watch([v.value for v in g_variables])
@@ -456,7 +405,7 @@ class CycleGAN(keras.Model):
 
         seen_fake_a = self.query_pool("a", tf.stop_gradient(fake_a))
         seen_fake_b = self.query_pool("b", tf.stop_gradient(fake_b))
-        d_variables = self._d_variables()
+        d_variables = self.discriminator_variables()
         with tf.GradientTape() as d_tape:
             d_a_loss = 0.5 * (_mse(D_A(real_a, training=True), 1.0)
                               + _mse(D_A(seen_fake_a, training=True), 0.0))
@@ -472,10 +421,7 @@ class CycleGAN(keras.Model):
         self.d_b_loss_tracker.update_state(d_b_loss)
         self.cycle_loss_tracker.update_state(cycle)
         self.identity_loss_tracker.update_state(identity)
-        logs = {m.name: m.result() for m in self.metrics}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
-        return logs
+        return self._logs()
 
     # ------------------------------------------------------------------ inference
     def call(self, images, training=False):
@@ -754,35 +700,6 @@ def _translate_tiled(net, image, out, tile_size, overlap):
                 y = y[y0 - top:y1 - top, x0 - left:x1 - left]
                 out[y0:y1, x0:x1] += y * np.outer(wy, wx).astype("float32")[:, :, None]
     np.clip(out, -1.0, 1.0, out=out)  # a convex blend of tanh outputs, up to rounding
-
-
-class TranslationGrid(keras.callbacks.Callback):
-    """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images of A and B
-    in rows of (input, translated, reconstructed), the CycleGAN counterpart of `SampleGrid`.
-
-    Args:
-        directory: where the PNGs go.
-        images_a, images_b: a few fixed images of each domain, floats in [-1, 1]
-            (any size, e.g. the first batch of `unpaired_dataset`).
-    """
-
-    def __init__(self, directory, images_a, images_b, every_n_epochs=1):
-        super().__init__()
-        self.directory, self.every_n_epochs = directory, every_n_epochs
-        self.images_a, self.images_b = np.asarray(images_a), np.asarray(images_b)
-        self.last_path = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        from kerasgan import callbacks
-
-        if (epoch + 1) % self.every_n_epochs or callbacks._non_finite(logs):
-            return
-        rows = []
-        for x, there, back in ((self.images_a, "a2b", "b2a"), (self.images_b, "b2a", "a2b")):
-            y = self.model.translate(x, there)
-            rows += [np.stack([u, v, w]) for u, v, w in zip(x, y, self.model.translate(y, back))]
-        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
-        self.last_path = callbacks.save_grid(np.concatenate(rows), path, columns=3)
 
 
 @zoo.register("cyclegan", kind="translation",

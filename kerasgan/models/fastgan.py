@@ -35,7 +35,6 @@ precision `FastGAN.compile` keeps the wrappers in float32 (`_spectral_norm_in_fl
 Training (`FastGAN.default_compile_args`): hinge loss (the reference's random 0.8-1.0
 margins are not used), DiffAugment, Adam(2e-4, 0.5, 0.999), EMA generator (0.999).
 """
-import os
 import types
 
 import keras
@@ -43,9 +42,8 @@ from keras import layers
 import tensorflow as tf
 
 from kerasgan import noise as noise_lib
-from kerasgan import precision as precision_lib
 from kerasgan import zoo
-from kerasgan.files import atomic_file
+from kerasgan.adversarial import Stream
 from kerasgan.gan import GAN
 
 IMAGE_SIZES = (32, 64, 128, 256)
@@ -65,9 +63,6 @@ SLE_PAIRS = {32: ((4, 16), (8, 32)), 64: ((4, 32), (8, 64)), 128: ((4, 64), (8, 
              256: ((4, 64), (8, 128), (16, 256))}
 FEATURES_8 = "d8_out"  # the discriminator's 8x8 features (layer name)
 FEATURES_16 = "d16_out"  # its 16x16 features
-# `_key` stream of the random quadrant each real image's part reconstruction uses (the
-# base class uses streams 0-4, StyleGAN 8, 9 and 16 on).
-_STREAM_QUADRANT = 40
 
 
 def _check_size(image_size):
@@ -252,7 +247,7 @@ class FastGAN(GAN):
     16x16 features) to D's loss; both are computed on the (augmented) real batch D sees.
     The decoders are `decoder` (a Keras model of their own, outside the discriminator, so
     that `discriminator(images)` stays images -> logits) and train with the discriminator's
-    optimizer. The quadrant of each image is drawn from `_key` stream 40. Logged as
+    optimizer. The quadrant of each image is drawn from `Stream.QUADRANT`. Logged as
     `recon_loss` (`d_loss` stays the adversarial loss plus any penalty).
 
     `gan.compile(**gan.default_compile_args(batch_size))` is FastGAN's recipe: hinge loss,
@@ -265,7 +260,7 @@ class FastGAN(GAN):
         recon_weight: weight of the reconstruction loss (FastGAN's 1).
     """
 
-    WEIGHT_FILES = {"decoder": "decoder.weights.h5"}  # besides zoo.WEIGHT_FILES
+    NETWORKS = ("generator", "discriminator", "decoder")
 
     def __init__(self, generator, discriminator, decoder, recon_weight=1.0, d_steps=1,
                  ema_decay=None, seed=None, **kwargs):
@@ -287,20 +282,15 @@ class FastGAN(GAN):
     # ------------------------------------------------------------------ compile / config
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
         """As `GAN.compile`; the discriminator's optimizer also trains the decoders (in
-        FastGAN they are part of D), so it is built over both networks' variables."""
+        FastGAN they are part of D: `discriminator_variables`). Default optimizers:
+        Adam(2e-4, 0.5, 0.999)."""
         d_optimizer = keras.optimizers.get(d_optimizer or _adam())
         if d_optimizer.built:
             raise ValueError("FastGAN builds its d_optimizer over the discriminator's and the "
                              "decoders' variables: pass one that has not been used yet.")
-        # GAN.compile builds the optimizer it gets over the discriminator alone: it gets a
-        # copy, replaced below by the optimizer given, built over both.
-        stand_in = d_optimizer.__class__.from_config(d_optimizer.get_config())
-        super().compile(d_optimizer=stand_in, g_optimizer=g_optimizer, **kwargs)
-        precision_lib.apply(self.decoder, self.compute_precision)
-        for network in (self.generator, self.discriminator, self.decoder):
+        super().compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer or _adam(), **kwargs)
+        for network in self.networks():
             _spectral_norm_in_float32(network)
-        self.d_optimizer = precision_lib.loss_scaled(d_optimizer, self.compute_precision)
-        self.d_optimizer.build(self.discriminator_variables())
 
     def default_compile_args(self, batch_size=32):
         """FastGAN's recipe: hinge loss, DiffAugment (colour, translation, cutout), Adam(2e-4,
@@ -310,35 +300,17 @@ class FastGAN(GAN):
         return {"d_optimizer": _adam(), "g_optimizer": _adam(), "loss": "hinge",
                 "r1_gamma": 0.0, "augment": "diffaugment"}
 
-    def get_config(self):
-        with precision_lib.float32_layers(self.decoder):
-            decoder = keras.saving.serialize_keras_object(self.decoder)
-        return {**super().get_config(), "decoder": decoder, "recon_weight": self.recon_weight}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return super().from_config(config)
+    def _settings(self):
+        return {**super()._settings(), "recon_weight": self.recon_weight}
 
     # ------------------------------------------------------------------ model folders
-    def save_folder_weights(self, path):
-        """Writes `decoder.weights.h5`, plus the sampler's (EMA) and the discriminator's
-        weights: `kerasgan.zoo.save_preset` writes only what this writes, and `zoo.save`
-        then replaces `generator.weights.h5` with the raw generator's and adds the EMA's."""
-        files = {self.WEIGHT_FILES["decoder"]: self.decoder,
-                 zoo.WEIGHT_FILES["generator"]: self.sampler,
-                 zoo.WEIGHT_FILES["discriminator"]: self.discriminator}
-        for filename, network in files.items():
-            with atomic_file(os.path.join(path, filename), suffix=".weights.h5") as tmp:
-                network.save_weights(tmp)
+    def weight_files(self, for_preset=False):
+        """The `GAN`'s files and decoder.weights.h5 (presets too: fine-tuning uses it)."""
+        return {**super().weight_files(for_preset), "decoder.weights.h5": self.decoder}
 
-    def load_folder_weights(self, path):
-        """Reads `decoder.weights.h5` (`zoo.load` reads the other networks). A folder
-        without it (the decoders only matter for training) keeps fresh decoders."""
-        file = os.path.join(path, self.WEIGHT_FILES["decoder"])
-        if os.path.isfile(file):
-            self.decoder.load_weights(file)
+    def missing_weight_file(self, filename, path):
+        if filename != "decoder.weights.h5":  # the decoders only matter for training:
+            super().missing_weight_file(filename, path)  # a folder without keeps fresh ones
 
     # ------------------------------------------------------------------ training
     @property
@@ -349,7 +321,7 @@ class FastGAN(GAN):
         """Each real image's quadrant (0-3) for the part reconstruction, keyed like the
         base class's noise (the same per image whatever the replica count)."""
         return self._replica_share(lambda n: tf.minimum(tf.cast(
-            4.0 * noise_lib.uniform(tf.reshape(n, [1]), self._key(_STREAM_QUADRANT, draw)),
+            4.0 * noise_lib.uniform(tf.reshape(n, [1]), self.key(Stream.QUADRANT, draw)),
             tf.int32), 3), batch_size)
 
     def reconstruction_loss(self, images, features_8, features_16, draw):

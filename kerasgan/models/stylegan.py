@@ -15,7 +15,6 @@ Discriminator: residual blocks (conv3x3-LReLU-conv3x3-LReLU-avgpool, skip avgpoo
 sum / sqrt(2)), minibatch standard deviation, conv + dense -> one logit.
 """
 import math
-import types
 
 import numpy as np
 import keras
@@ -25,13 +24,10 @@ import tensorflow as tf
 from kerasgan import layers as kg_layers
 from kerasgan import noise as noise_lib
 from kerasgan import zoo
+from kerasgan.adversarial import Stream
 from kerasgan.gan import GAN
 
 IMAGE_SIZES = (32, 64, 128)
-# Stream ids for `_key(stream, draw)` (the base class uses 0..4).
-_STREAM_MIX_LATENT = 8
-_STREAM_MIX_CUTOFF = 9
-_STREAM_NOISE = 16
 
 
 def _check_size(image_size):
@@ -168,28 +164,16 @@ class StyleGAN(GAN):
     generator when there is one (its `w_avg` is copied from the trained generator's).
     """
 
+    truncates = True
+
     def __init__(self, generator, discriminator, style_mixing=0.9, w_avg_beta=0.995,
                  d_steps=1, ema_decay=None, seed=None, **kwargs):
         if not 0.0 <= float(style_mixing) <= 1.0:
             raise ValueError(f"style_mixing must be in [0, 1], got {style_mixing!r}.")
         if not 0.0 <= float(w_avg_beta) < 1.0:
             raise ValueError(f"w_avg_beta must be in [0, 1), got {w_avg_beta!r}.")
-        latent_dim = int(generator.inputs[0].shape[-1])
-        # GAN.__init__ reads the latent size from a single-input generator; this one has
-        # noise inputs too, so it gets a stand-in and the EMA copy is made here.
-        stand_in = types.SimpleNamespace(input_shape=(None, latent_dim),
-                                         output_shape=generator.output_shape)
-        super().__init__(stand_in, discriminator, d_steps=d_steps, ema_decay=None, seed=seed,
-                         **kwargs)
-        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
-        self.generator = generator
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.ema_generator = None
-        if self.ema_decay is not None:
-            self.ema_generator = keras.models.clone_model(generator)
-            self.ema_generator.set_weights(generator.get_weights())
-            self.ema_generator.trainable = False
+        super().__init__(generator, discriminator, d_steps=d_steps, ema_decay=ema_decay,
+                         seed=seed, **kwargs)
         self.style_mixing = float(style_mixing)
         self.w_avg_beta = float(w_avg_beta)
         self.noise_shapes = [tuple(int(d) for d in t.shape[1:]) for t in generator.inputs[1:]]
@@ -205,9 +189,24 @@ class StyleGAN(GAN):
     def synthesis(self):
         return self.generator.get_layer("synthesis")
 
-    def get_config(self):
-        return {**super().get_config(), "style_mixing": self.style_mixing,
+    def _settings(self):
+        return {**super()._settings(), "style_mixing": self.style_mixing,
                 "w_avg_beta": self.w_avg_beta}
+
+    def truncated_sampler(self, psi):
+        """The sampler's `[latent, noise_0, ...] -> images` with w pulled towards the
+        tracked average w by `psi` (None for psi 1): what `export` runs in its graph."""
+        if psi == 1.0:
+            return None
+        generator = self.sampler
+        mapping, truncation = generator.get_layer("mapping"), generator.get_layer("truncation")
+        synthesis = generator.get_layer("synthesis")
+
+        def run(inputs):
+            w = truncation.truncate(mapping(inputs[0], training=False), psi)
+            ws = keras.ops.repeat(keras.ops.expand_dims(w, 1), self.num_ws, axis=1)
+            return synthesis([ws] + list(inputs[1:]), training=False)
+        return run
 
     def default_compile_args(self, batch_size=32):
         """StyleGAN2's recipe: non-saturating loss, lazy R1 every 16 steps with the
@@ -224,7 +223,7 @@ class StyleGAN(GAN):
         return [self._replica_share(
             lambda n, i=i, shape=shape: noise_lib.normal(
                 tf.concat([[n], tf.constant(shape, tf.int32)], 0),
-                self._key(_STREAM_NOISE + i, draw)), batch_size)
+                self.key(Stream.STYLEGAN_NOISE + i, draw)), batch_size)
             for i, shape in enumerate(self.noise_shapes)]
 
     def generator_inputs(self, batch_size, draw):
@@ -240,9 +239,9 @@ class StyleGAN(GAN):
         if self.style_mixing > 0.0:
             z2 = self._replica_share(
                 lambda n: noise_lib.normal(tf.stack([n, self.latent_dim]),
-                                           self._key(_STREAM_MIX_LATENT, draw)), batch_size)
+                                           self.key(Stream.STYLE_MIX_LATENT, draw)), batch_size)
             w2 = self.mapping(z2, training=True)
-            u = noise_lib.uniform([2], self._key(_STREAM_MIX_CUTOFF, draw))
+            u = noise_lib.uniform([2], self.key(Stream.STYLE_MIX_CUTOFF, draw))
             cutoff = 1 + tf.cast(tf.floor(u[0] * (self.num_ws - 1)), tf.int32)  # 1..num_ws-1
             cutoff = tf.where(u[1] < self.style_mixing, cutoff, self.num_ws)
             first = tf.range(self.num_ws) < cutoff
