@@ -90,9 +90,10 @@ class AdversarialModel(keras.Model):
             return None
         return {"architecture": self.architecture, "config": dict(self.architecture_config)}
 
-    def default_compile_args(self, batch_size=32):
-        """The architecture's recommended `compile` arguments for this batch size."""
-        del batch_size
+    def default_compile_args(self, batch_size=32, total_steps=None):
+        """The architecture's recommended `compile` arguments for this batch size and
+        training length (the models with a learning-rate schedule use it)."""
+        del batch_size, total_steps
         return {}
 
     def fingerprint(self):

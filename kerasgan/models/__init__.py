@@ -1,2 +1,2 @@
 """Architectures: importing this package registers every model file with `kerasgan.zoo`."""
-from kerasgan.models import cyclegan, dcgan, fastgan, stylegan, vanilla  # noqa: F401
+from kerasgan.models import cyclegan, dcgan, fastgan, inpainting, stylegan, vanilla  # noqa: F401

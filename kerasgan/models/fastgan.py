@@ -292,11 +292,11 @@ class FastGAN(GAN):
         for network in self.networks():
             _spectral_norm_in_float32(network)
 
-    def default_compile_args(self, batch_size=32):
+    def default_compile_args(self, batch_size=32, total_steps=None):
         """FastGAN's recipe: hinge loss, DiffAugment (colour, translation, cutout), Adam(2e-4,
         beta_1=0.5, beta_2=0.999) for both networks: `gan.compile(**these)`. `batch_size`
         is not used (the recipe does not depend on it)."""
-        del batch_size
+        del batch_size, total_steps
         return {"d_optimizer": _adam(), "g_optimizer": _adam(), "loss": "hinge",
                 "r1_gamma": 0.0, "augment": "diffaugment"}
 

@@ -208,10 +208,12 @@ class StyleGAN(GAN):
             return synthesis([ws] + list(inputs[1:]), training=False)
         return run
 
-    def default_compile_args(self, batch_size=32):
+    def default_compile_args(self, batch_size=32, total_steps=None):
         """StyleGAN2's recipe: non-saturating loss, lazy R1 every 16 steps with the
         StyleGAN2-ADA gamma heuristic `0.0002 * image_size**2 / batch_size`, Adam(0.002,
         beta_1=0, beta_2=0.99, epsilon=1e-8) for both networks: `gan.compile(**these)`."""
+        del total_steps
+
         def adam():
             return keras.optimizers.Adam(learning_rate=0.002, beta_1=0.0, beta_2=0.99,
                                          epsilon=1e-8)
