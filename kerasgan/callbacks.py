@@ -307,3 +307,36 @@ class TranslationGrid(keras.callbacks.Callback):
             rows += [np.stack([u, v, w]) for u, v, w in zip(x, y, self.model.translate(y, back))]
         path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
         self.last_path = save_grid(np.concatenate(rows), path, columns=3)
+
+
+class RestorationGrid(keras.callbacks.Callback):
+    """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images in rows of
+    (damaged, restored, original), the inpainting counterpart of `SampleGrid`. The masks are
+    fixed too: the model's mask families drawn once from `seed`.
+
+    Args:
+        directory: where the PNGs go.
+        images: a few fixed clean images, floats in [-1, 1] `(n, H, W, C)`.
+    """
+
+    def __init__(self, directory, images, every_n_epochs=1, seed=0):
+        super().__init__()
+        self.directory, self.every_n_epochs, self.seed = directory, every_n_epochs, seed
+        self.images = np.asarray(images, "float32")
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        from kerasgan import masks
+
+        if (epoch + 1) % self.every_n_epochs or _non_finite(logs):
+            return
+        n, h, w, _ = self.images.shape
+        mask = masks.draw(tf.constant([self.seed, 0], tf.int64), n, h, w,
+                          self.model.mask_families).numpy()
+        damaged = np.where(mask > 0.5, 1.0, self.images)  # holes shown white
+        restored = self.model.restore(self.images, mask)
+        rows = [np.stack([d, r, x]) for d, r, x in zip(damaged, restored, self.images)]
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        self.last_path = save_grid(np.concatenate(rows), path, columns=3)

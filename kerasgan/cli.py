@@ -1,4 +1,4 @@
-"""The `kerasgan` command: list | train | sample | translate | evaluate | export.
+"""The `kerasgan` command: list | train | sample | translate | restore | evaluate | export.
 
 Every error is one line on stderr, `kerasgan: error: ...`: exit code 2 for a mistake in what
 was asked (a bad flag, path or model), 1 for a failure while doing it (a full disk, out of
@@ -87,7 +87,9 @@ def build_parser(parser_class=None):
                              "(also: environment variable KERASGAN_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("list", help="list the registered architectures")
+    listing = commands.add_parser("list", help="list the architectures and the pretrained presets")
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON object ({architectures: [...], presets: [...]}) for scripts")
 
     train = commands.add_parser("train", help="train an architecture on images")
     train.add_argument("arch", help="architecture name (see `kerasgan list`)")
@@ -193,6 +195,14 @@ def build_parser(parser_class=None):
     translate.add_argument("--out", required=True,
                            help="image file to write (.png, .jpg, ...)")
 
+    restore = commands.add_parser("restore", help="fill the damaged regions of an image with an "
+                                                  "inpainting model")
+    restore.add_argument("model", help="run directory, .keras file or preset name")
+    restore.add_argument("image", help="the damaged image file")
+    restore.add_argument("--mask", required=True,
+                         help="mask image of the same size: white (> 50%% grey) = missing")
+    restore.add_argument("--out", required=True, help="image file to write (.png, .jpg, ...)")
+
     evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
     evaluate.add_argument("model", help="run directory, .keras file or preset name")
     evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
@@ -260,13 +270,51 @@ def _choices(allowed, convert=str):
     return parse
 
 
+def _preset_entry(name):
+    """What `kerasgan list` says of preset `name`, from its config and metadata (unverified:
+    listing reads two small JSON files and loads nothing)."""
+    from kerasgan import zoo
+
+    entry = {"name": name, "architecture": None, "task": None, "data": None,
+             "size_bytes": None, "kid_x1000": None}
+    try:
+        folder = zoo.preset_path(name, verify=False)
+        entry["architecture"] = zoo.read_config(folder)["architecture"]
+        entry["task"] = zoo.kind(entry["architecture"])
+        metadata = zoo._read_metadata(folder)
+        entry["data"] = metadata.get("data")
+        entry["size_bytes"] = sum(os.path.getsize(os.path.join(folder, f))
+                                  for f in os.listdir(folder)
+                                  if os.path.isfile(os.path.join(folder, f)))
+        quality = metadata.get("quality") or {}
+        entry["kid_x1000"] = quality.get("kid_x1000",
+                                         quality.get("kid_x1000_photos_a2b_vs_paintings"))
+    except (OSError, ValueError, KeyError, TypeError):  # listed, with what could be read
+        pass
+    return entry
+
+
 def cmd_list(args):
     from kerasgan import zoo
 
-    for name in zoo.list():
-        defaults = zoo.resolve_config(name)
-        size = defaults.get("image_size")
-        print(f"{name:<16} default image_size={size}")
+    architectures = [{"name": name, "task": zoo.kind(name),
+                      "image_size": zoo.resolve_config(name).get("image_size")}
+                     for name in zoo.list()]
+    presets = [_preset_entry(name) for name in zoo.list(pretrained=True)]
+    if args.json:
+        print(json.dumps({"architectures": architectures, "presets": presets}, indent=2))
+        return 0
+    print("Architectures (kerasgan train NAME ...):")
+    for a in architectures:
+        print(f"  {a['name']:<16} {a['task']:<12} default image_size={a['image_size']}")
+    print("Pretrained presets (kerasgan sample|translate|restore NAME ...; KID x1000 on "
+          "EfficientNet-Lite0 features, see each README.md):")
+    for p in presets:
+        size = "?" if p["size_bytes"] is None else f"{p['size_bytes'] / 1e6:.1f} MB"
+        kid = "-" if p["kid_x1000"] is None else f"{p['kid_x1000']:.0f}"
+        data = (p["data"] or "")[:60]
+        print(f"  {p['name']:<26} {p['architecture'] or '?':<14} {size:>8}  KID {kid:>4}  {data}")
+    return 0
 
 
 def _arch_config(args, seed):
@@ -906,6 +954,9 @@ def _training_data(args, config, seed, skip_batches):
 def _sample_callback(args, gan, dataset, directory):
     from kerasgan import callbacks
 
+    if gan.task == "inpainting":
+        images = next(iter(dataset.take(1))).numpy()[:8]
+        return callbacks.RestorationGrid(directory, images, every_n_epochs=args.sample_every)
     if gan.task == "translation":
         from kerasgan.callbacks import TranslationGrid
 
@@ -1075,12 +1126,16 @@ def _check_kind(model, source, command):
                          f"{type(model).__name__} model); `kerasgan {command}` needs a run "
                          "folder, a preset, or a .keras file saved from a kerasgan model.")
     if command in ("sample", "evaluate") and model.task != "generation":
+        use = "translate" if model.task == "translation" else "restore"
         raise UsageError(f"{source} is an image-to-image model ({model.architecture or model.task})"
-                         f": it translates images and has no latents to sample for `kerasgan "
-                         f"{command}`; use `kerasgan translate`.")
+                         f": it {use}s images and has no latents to sample for `kerasgan "
+                         f"{command}`; use `kerasgan {use}`.")
     if command == "translate" and model.task != "translation":
         raise UsageError(f"{source} generates images from latents; translate needs an "
                          "image-to-image model such as cyclegan (use `kerasgan sample`).")
+    if command == "restore" and model.task != "inpainting":
+        raise UsageError(f"{source} is a {model.architecture or model.task} model; restore "
+                         "needs an inpainting model (`kerasgan list`).")
 
 
 def _check_output(path, flag="--out", folder=False):
@@ -1149,6 +1204,34 @@ def cmd_translate(args):
         Image.fromarray(pixels).save(tmp, format=callbacks.image_format_of(args.out))
     print(f"Wrote {os.path.abspath(args.out)} ({pixels.shape[1]}x{pixels.shape[0]}, "
           f"{args.direction})")
+    return 0
+
+
+def cmd_restore(args):
+    import numpy as np
+    from PIL import Image
+
+    from kerasgan import callbacks, data
+
+    _check_image_out(args.out)
+    model = _load_model(args.model, "restore")
+    image = data.load_image(args.image)  # DataError (one line) if unreadable
+    mask = data.load_image(args.mask, channels=1)
+    if mask.shape[:2] != image.shape[:2]:
+        raise UsageError(f"the mask must have the image's size {image.shape[1]}x"
+                         f"{image.shape[0]}, got {mask.shape[1]}x{mask.shape[0]} ({args.mask}).")
+    if image.shape[-1] != model.channels:
+        image = data.load_image(args.image, channels=model.channels)
+    missing = mask[..., 0] > 127
+    result = model.restore(image.astype("float32") / 127.5 - 1.0, missing)
+    pixels = np.clip((result + 1.0) * 127.5 + 0.5, 0, 255).astype("uint8")
+    pixels[~missing] = image[~missing]  # the known pixels, exactly as read
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    with callbacks.atomic_file(args.out) as tmp:
+        Image.fromarray(pixels).save(tmp, format=callbacks.image_format_of(args.out))
+    print(f"Wrote {os.path.abspath(args.out)} ({pixels.shape[1]}x{pixels.shape[0]}, "
+          f"{missing.mean():.1%} of the pixels restored)")
     return 0
 
 
@@ -1276,7 +1359,8 @@ def cmd_export(args):
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
-            "translate": cmd_translate, "evaluate": cmd_evaluate, "export": cmd_export}
+            "translate": cmd_translate, "restore": cmd_restore, "evaluate": cmd_evaluate,
+            "export": cmd_export}
 
 
 # Path errors that say the path given was wrong (exit code 2); other OSErrors (a full disk,

@@ -83,12 +83,25 @@ def test_argument_errors_exit_2(capsys):
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
 
 
-def test_console_script_lists_the_architectures():
+def test_console_script_lists_the_architectures_and_presets():
     result = subprocess.run([sys.executable, "-m", "kerasgan.cli", "list"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == zoo.list()
+    lines = result.stdout.splitlines()
+    split = next(i for i, line in enumerate(lines) if line.startswith("Pretrained presets"))
+    assert [line.split()[0] for line in lines[1:split]] == zoo.list()
+    assert [line.split()[0] for line in lines[split + 1:]] == zoo.list(pretrained=True)
+    assert "stylegan_lite_clipart64    stylegan_lite" in result.stdout
+
+    result = subprocess.run([sys.executable, "-m", "kerasgan.cli", "list", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    listing = json.loads(result.stdout)
+    assert [a["name"] for a in listing["architectures"]] == zoo.list()
+    inpainting, = [a for a in listing["architectures"] if a["name"] == "inpainting"]
+    assert inpainting == {"name": "inpainting", "task": "inpainting", "image_size": 64}
+    preset, = [p for p in listing["presets"] if p["name"] == "dcgan_clipart64"]
+    assert preset["architecture"] == "dcgan" and preset["task"] == "generation"
+    assert preset["kid_x1000"] == 287.251 and preset["size_bytes"] > 1e6
 
 
 def test_train_uses_the_architectures_recommended_compile_arguments(image_folder, tmp_path):

@@ -10,9 +10,6 @@ import kerasgan
 from kerasgan import cli, export, precision, zoo
 from conftest import image_batches
 
-NETWORKS = {"generation": ("generator", "discriminator"),
-            "translation": ("generator_a2b", "generator_b2a", "discriminator_a",
-                            "discriminator_b")}
 # bfloat16 for every architecture; float16 (loss scaling) for each of the two train steps.
 CASES = [(name, "mixed_bfloat16") for name in zoo.list()] + [
     ("dcgan", "mixed_float16"), ("cyclegan", "mixed_float16")]
@@ -26,13 +23,13 @@ def tiny(name, precision_name, **overrides):
 
 def data_for(model):
     batches = image_batches(model.image_shape)
-    if zoo.kind(model.spec["architecture"]) == "translation":
+    if model.task == "translation":
         return tf.data.Dataset.zip((batches, batches.map(lambda x: -x)))
     return batches
 
 
 def networks(model):
-    return [getattr(model, key) for key in NETWORKS[zoo.kind(model.spec["architecture"])]]
+    return model.networks()
 
 
 def compute_dtypes(network):
