@@ -30,7 +30,7 @@ import PIL
 import tensorflow as tf
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from kerasgan import zoo
+from kerasgan.paths import image_cache_dir
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -373,8 +373,7 @@ def _decode_all(paths, image_size, channels, resize, background, max_pixels):
 def default_cache_dir():
     """Where decoded image folders are cached on disk: `$KERASGAN_CACHE/images`, else
     `~/.cache/kerasgan/images` (beside the presets' `~/.cache/kerasgan/presets`)."""
-    root = os.environ.get(zoo.CACHE_ENV) or os.path.dirname(zoo.cache_dir())
-    return os.path.join(root, "images")
+    return image_cache_dir()
 
 
 def _cache_key(paths, shape, resize, background, max_pixels):
