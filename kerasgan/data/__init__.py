@@ -88,7 +88,8 @@ def bundled(name):
     """The path of a data set shipped inside the package, e.g. `bundled("clipart64")`."""
     if name not in BUNDLED:
         raise ValueError(f"Unknown bundled data set {name!r}; bundled: {', '.join(BUNDLED)}.")
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets", BUNDLED[name])
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # kerasgan/, above data/
+    return os.path.join(package, "datasets", BUNDLED[name])
 
 
 class DataError(ValueError):
