@@ -500,7 +500,7 @@ def refuse_decoding(monkeypatch):
     def decode(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(data, "_decode", decode)
+    monkeypatch.setattr(data.decode, "decode_file", decode)
 
 
 def test_disk_cache_is_reused_and_still_reports_skipped_files(tmp_path, monkeypatch):
@@ -541,8 +541,8 @@ def test_changed_file_or_option_decodes_again(tmp_path):
 def test_interrupted_decode_leaves_no_cache(tmp_path, monkeypatch):
     folder, _ = cached_folder(tmp_path)
     cache_dir = tmp_path / "cache"
-    monkeypatch.setattr(data, "_DISK_CHUNK_BYTES", 2 * 16 * 16 * 3)  # 2 images a chunk: several written
-    decode, calls = data._decode, []
+    monkeypatch.setattr(data.disk_cache, "_DISK_CHUNK_BYTES", 2 * 16 * 16 * 3)  # 2 images a chunk: several written
+    decode, calls = data.decode.decode_file, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -550,11 +550,11 @@ def test_interrupted_decode_leaves_no_cache(tmp_path, monkeypatch):
             raise RuntimeError("interrupted")
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(data, "_decode", failing)
+    monkeypatch.setattr(data.decode, "decode_file", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
         build(folder, "disk", cache_dir)
     assert os.listdir(cache_dir) == []  # no .npy, no sidecar, no temporary file
-    monkeypatch.setattr(data, "_decode", decode)
+    monkeypatch.setattr(data.decode, "decode_file", decode)
     ds, record = build(folder, "disk", cache_dir, shuffle=False)
     assert len(npy_files(cache_dir)) == 1 and skipped_warning(record)
     expected = batches(build(folder, "memory", cache_dir, shuffle=False)[0])
