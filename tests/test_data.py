@@ -629,3 +629,34 @@ def test_full_disk_is_an_error_not_a_crash(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="cannot write the image cache .*No space left"):
         build(folder, "disk", cache_dir)
     assert os.listdir(cache_dir) == []
+
+
+def test_every_warning_points_at_the_callers_line(tmp_path):
+    """Warnings are issued by the public functions themselves, so they name the user's line."""
+    folder, bad = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    images = np.full((4, 8, 8), 1.0005, np.float32)  # [0, 1] with float rounding above it: clipped
+
+    def check(record, *expected):
+        assert [(w.category, w.filename) for w in record] == [(c, __file__) for c in expected], [
+            (w.category.__name__, w.filename, str(w.message)[:60]) for w in record]
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        data.image_dataset(folder, 16, batch_size=4, cache="disk", cache_dir=cache_dir)
+        check(record, SkippedImageWarning)
+        assert bad in str(record[0].message)
+        (name,) = npy_files(cache_dir)
+        (cache_dir / name).write_bytes(b"damaged")
+        record.clear()
+        data.image_dataset(folder, 16, batch_size=4, cache="disk", cache_dir=cache_dir)
+        check(record, UserWarning, SkippedImageWarning)
+        record.clear()
+        data.load_image_folder(folder, 8)
+        check(record, SkippedImageWarning)
+        record.clear()
+        data.unpaired_dataset(folder, folder, image_size=8, batch_size=2, seed=0)
+        check(record, SkippedImageWarning, SkippedImageWarning)
+        record.clear()
+        data.image_dataset(images, 8, 1, batch_size=2)
+        check(record, UserWarning)
