@@ -33,6 +33,7 @@ import keras
 
 from kerasgan.adversarial import TASKS
 from kerasgan.files import TEMP_PREFIX, atomic_file
+from kerasgan.paths import CACHE_ENV, preset_cache_dir  # CACHE_ENV: user cache of presets
 
 _BUILDERS = {}
 _TINY_CONFIGS = {}
@@ -231,7 +232,6 @@ def load(path, for_training=False, *, url=None):
 
 # --------------------------------------------------------------------------- presets
 PRESETS_DIR = "presets"  # inside the installed package; the repository's zoo/ folder
-CACHE_ENV = "KERASGAN_CACHE"  # user cache of presets (default ~/.cache/kerasgan/presets)
 
 
 class PresetError(ValueError):
@@ -265,8 +265,7 @@ def _read_metadata(folder):
 
 def cache_dir():
     """The user cache of presets: `$KERASGAN_CACHE` or `~/.cache/kerasgan/presets`."""
-    return os.environ.get(CACHE_ENV) or os.path.join(
-        os.path.expanduser("~"), ".cache", "kerasgan", "presets")
+    return preset_cache_dir()
 
 
 def _cache_folder(name):

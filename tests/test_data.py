@@ -500,7 +500,7 @@ def refuse_decoding(monkeypatch):
     def decode(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(data, "_decode", decode)
+    monkeypatch.setattr(data.decode, "decode_file", decode)
 
 
 def test_disk_cache_is_reused_and_still_reports_skipped_files(tmp_path, monkeypatch):
@@ -541,8 +541,8 @@ def test_changed_file_or_option_decodes_again(tmp_path):
 def test_interrupted_decode_leaves_no_cache(tmp_path, monkeypatch):
     folder, _ = cached_folder(tmp_path)
     cache_dir = tmp_path / "cache"
-    monkeypatch.setattr(data, "_DISK_CHUNK_BYTES", 2 * 16 * 16 * 3)  # 2 images a chunk: several written
-    decode, calls = data._decode, []
+    monkeypatch.setattr(data.disk_cache, "_DISK_CHUNK_BYTES", 2 * 16 * 16 * 3)  # 2 images a chunk: several written
+    decode, calls = data.decode.decode_file, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -550,11 +550,11 @@ def test_interrupted_decode_leaves_no_cache(tmp_path, monkeypatch):
             raise RuntimeError("interrupted")
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(data, "_decode", failing)
+    monkeypatch.setattr(data.decode, "decode_file", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
         build(folder, "disk", cache_dir)
     assert os.listdir(cache_dir) == []  # no .npy, no sidecar, no temporary file
-    monkeypatch.setattr(data, "_decode", decode)
+    monkeypatch.setattr(data.decode, "decode_file", decode)
     ds, record = build(folder, "disk", cache_dir, shuffle=False)
     assert len(npy_files(cache_dir)) == 1 and skipped_warning(record)
     expected = batches(build(folder, "memory", cache_dir, shuffle=False)[0])
@@ -629,3 +629,34 @@ def test_full_disk_is_an_error_not_a_crash(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="cannot write the image cache .*No space left"):
         build(folder, "disk", cache_dir)
     assert os.listdir(cache_dir) == []
+
+
+def test_every_warning_points_at_the_callers_line(tmp_path):
+    """Warnings are issued by the public functions themselves, so they name the user's line."""
+    folder, bad = cached_folder(tmp_path)
+    cache_dir = tmp_path / "cache"
+    images = np.full((4, 8, 8), 1.0005, np.float32)  # [0, 1] with float rounding above it: clipped
+
+    def check(record, *expected):
+        assert [(w.category, w.filename) for w in record] == [(c, __file__) for c in expected], [
+            (w.category.__name__, w.filename, str(w.message)[:60]) for w in record]
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        data.image_dataset(folder, 16, batch_size=4, cache="disk", cache_dir=cache_dir)
+        check(record, SkippedImageWarning)
+        assert bad in str(record[0].message)
+        (name,) = npy_files(cache_dir)
+        (cache_dir / name).write_bytes(b"damaged")
+        record.clear()
+        data.image_dataset(folder, 16, batch_size=4, cache="disk", cache_dir=cache_dir)
+        check(record, UserWarning, SkippedImageWarning)
+        record.clear()
+        data.load_image_folder(folder, 8)
+        check(record, SkippedImageWarning)
+        record.clear()
+        data.unpaired_dataset(folder, folder, image_size=8, batch_size=2, seed=0)
+        check(record, SkippedImageWarning, SkippedImageWarning)
+        record.clear()
+        data.image_dataset(images, 8, 1, batch_size=2)
+        check(record, UserWarning)

@@ -1,0 +1,153 @@
+"""Image folders as a source: finding the files, decoding them all once, judging the skipped.
+
+A folder is decoded when the dataset is built (the validation has to open every file anyway),
+into memory or into the disk cache. Unusable files are skipped and named in ONE
+`SkippedImageWarning`, or refused with a `DataError` (``strict=True``, or nothing usable).
+`read_folder` returns that warning and error instead of issuing them: the public functions
+issue them, so that they point at the user's call.
+"""
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+from kerasgan.data import disk_cache
+from kerasgan.data.decode import decode_all
+from kerasgan.data.errors import DataError, SkippedImageWarning
+from kerasgan.data.options import MAX_PIXELS, ImageOptions
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def find_images(folder):
+    """Sorted paths of all image files under `folder`, searched recursively.
+
+    Args:
+        folder: directory to search. Files are matched by extension
+            (IMAGE_EXTENSIONS, case-insensitive); macOS "._*" metadata files are ignored.
+            Symlinked sub-folders are followed (each real folder once).
+
+    Returns:
+        list[str] of file paths, sorted.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Image folder not found: {folder}")
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a symlink loop: don't walk forever
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("._"):
+                found.append(os.path.join(root, name))
+    return sorted(found)
+
+
+def folder_paths(folder):
+    """`find_images(folder)`, refusing a folder without any image file."""
+    paths = find_images(folder)
+    if not paths:
+        raise DataError(
+            f"No image files found under {folder} (searched recursively for extensions "
+            f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive)."
+        )
+    return paths
+
+
+def check_image_size(image_size):
+    if image_size is None:
+        raise ValueError("image_size must be a positive int for a folder (images are stacked), got None")
+
+
+@dataclasses.dataclass
+class Folder:
+    """A decoded folder, and what its caller has to tell the user about it.
+
+    images: uint8 (N, S, S, C), in memory or memory-mapped from the disk cache.
+    rows: the usable rows of a disk cache (None: every row of `images`).
+    warnings: to issue, in order (a damaged cache rebuilt, the skipped files).
+    error: a `DataError` to raise after them (nothing usable, or skipped files with strict).
+    """
+
+    images: np.ndarray
+    rows: np.ndarray | None
+    warnings: list
+    error: DataError | None
+
+    def __len__(self):
+        return len(self.images) if self.rows is None else len(self.rows)
+
+
+def _judge_skipped(folder, paths, skipped, strict):
+    """(warning, error) about unusable files: ONE `SkippedImageWarning` naming every file."""
+    listing = "\n".join(f"  {paths[i]}: {reason}" for i, reason in skipped)
+    if len(skipped) == len(paths):
+        return None, DataError(f"None of the {len(paths)} image files under {folder} could be used:\n{listing}")
+    if skipped and strict:
+        return None, DataError(
+            f"{len(skipped)} of {len(paths)} image files under {folder} could not be used "
+            f"(strict=True; use strict=False to skip them):\n{listing}"
+        )
+    if skipped:
+        return SkippedImageWarning(
+            f"Skipped {len(skipped)} of {len(paths)} image files that could not be used:\n{listing}"), None
+    return None, None
+
+
+def read_folder(folder, paths, kind, options, *, strict=False, cache_dir=None):
+    """The decoded images of `paths` (found under `folder`), in memory (`kind` "memory") or
+    memory-mapped from the disk cache ("disk"), as a `Folder`."""
+    if kind == "memory":
+        images, skipped = decode_all(paths, options)
+        rows, notes = None, []
+    else:
+        images, skipped, notes = disk_cache.disk_images(paths, options, cache_dir)
+        rows = np.delete(np.arange(len(paths)), [i for i, _ in skipped]) if skipped else None
+    warning, error = _judge_skipped(folder, paths, skipped, strict)
+    return Folder(images, rows, notes + ([warning] if warning else []), error)
+
+
+def load_image_folder(
+    folder,
+    image_size,
+    channels=3,
+    *,
+    resize="crop",
+    background=(255, 255, 255),
+    strict=False,
+    max_pixels=MAX_PIXELS,
+):
+    """Validate and decode every image under `folder` (recursively) into one uint8 array.
+
+    Unusable files (corrupt, truncated, empty, not an image, unreadable, decompression
+    bombs) are skipped and reported in ONE `SkippedImageWarning` naming each file.
+
+    Args:
+        folder: directory of images (see `find_images`).
+        image_size: side length of the square output images.
+        channels: 3 for RGB, 1 for grey.
+        resize: "crop" or "pad" (see `load_image`).
+        background: (R, G, B) 0-255 colour for transparency and padding.
+        strict: raise `DataError` instead of skipping unusable files.
+        max_pixels: refuse files whose header claims more than this many pixels.
+
+    Returns:
+        np.ndarray uint8 of shape (N, image_size, image_size, channels), in memory.
+
+    Raises:
+        FileNotFoundError: `folder` does not exist.
+        DataError: no image files; every file unusable; any file unusable with strict=True.
+    """
+    check_image_size(image_size)
+    options = ImageOptions(image_size, channels, resize, background, max_pixels)
+    folder = os.fspath(folder)
+    loaded = read_folder(folder, folder_paths(folder), "memory", options, strict=strict)
+    for warning in loaded.warnings:
+        warnings.warn(warning, stacklevel=2)
+    if loaded.error is not None:
+        raise loaded.error
+    return loaded.images

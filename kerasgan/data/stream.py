@@ -1,0 +1,154 @@
+"""The keyed tf.data stream that both `image_dataset` and `unpaired_dataset` are drawn from.
+
+Images are never shuffled themselves: a stream of indices is (shuffled, batched), and a fetch
+turns indices into images inside the map, so where the images live (memory, a memory-mapped
+cache) never changes which batches come out.
+
+Every element of the stream carries a random key (`keyed`): with ``repeat=True`` the key is the
+element's place in the endless stream, so element `k` is the same in every run with the same
+seed and a resumed run continues it exactly by skipping; a finite dataset restarts every epoch,
+so it draws fresh keys from the seed each pass. Flips and crops are stateless, seeded by
+``(seed, key)``: the same whatever order the parallel map runs them in.
+
+The seeds, key layout and order of operations here ARE the resume format (a run resumed later,
+even by a newer kerasgan, must continue the same stream): change nothing without a new format.
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def resolve_seed(seed):
+    """`seed` as an int, drawn at random when None."""
+    return int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+
+
+def keyed(elements, seed, *, repeat, skip=0):
+    """`(key, element)` for every element of `elements`.
+
+    With `repeat` (`elements` endless): key = the element's place in the stream, starting
+    `skip` elements in. Otherwise: keys drawn from `seed`, anew each pass.
+    """
+    if repeat:
+        return elements.skip(skip).enumerate(start=skip)
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((keys, elements))
+
+
+def to_unit_range(x):
+    """uint8 (or float 0-255) images -> float32 in [-1, 1]."""
+    return tf.cast(x, tf.float32) / 127.5 - 1.0
+
+
+# --------------------------------------------------------------------------- fetching images by index
+
+
+def memory_fetch(images):
+    """Rows of an in-memory array by index, inside the graph (no Python, no GIL per batch)."""
+    table = tf.constant(images)
+    return lambda index: tf.gather(table, index)
+
+
+def disk_fetch(images, rows, batch_shape):
+    """Rows of a memory-mapped cache by index: ONE numpy call per batch, read in file order."""
+
+    def read(index):
+        wanted = index if rows is None else rows[index]
+        order = np.argsort(wanted, kind="stable")
+        out = np.empty((len(wanted),) + images.shape[1:], np.uint8)
+        out[order] = images[wanted[order]]  # sorted: sequential reads; `out` keeps the batch's order
+        return out
+
+    def fetch(index):
+        batch = tf.numpy_function(read, [index], tf.uint8, stateful=False)
+        return tf.ensure_shape(batch, batch_shape)  # static shape: the train step is traced once
+
+    return fetch
+
+
+def fetch_rows(images, rows, kind, batch_shape):
+    """The fetch of batches of indices for images in memory or in a memory-mapped cache."""
+    return memory_fetch(images) if kind == "memory" else disk_fetch(images, rows, batch_shape)
+
+
+# --------------------------------------------------------------------------- the two datasets
+
+
+def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0, ds=None):
+    """Batches of float32 images in [-1, 1]: shuffle, batch (drop_remainder), fetch, scale, flip.
+
+    The stream is built on the indices `0..n-1` (`fetch` turns a batch of indices into a batch
+    of images); a dataset of images `ds` (tensorflow-datasets) is used as it is, with
+    `fetch=None`. Keyed per batch. With `repeat`, pass `e` is shuffled with seed
+    ``seed * 100003 + e``, so batch `k` is the same in every run and `skip_batches` resumes it.
+    Without it each pass is reshuffled, reproducibly for a given seed.
+    """
+    seed = resolve_seed(seed)
+    if ds is None:
+        ds = tf.data.Dataset.range(n)
+    if repeat:
+
+        def one_pass(epoch):
+            d = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch,
+                           reshuffle_each_iteration=False) if shuffle else ds
+            return d.batch(batch_size, drop_remainder=True)
+
+        batches = tf.data.Dataset.range(2**62).flat_map(one_pass)
+    else:
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        # drop_remainder: a ragged last batch would recompile the train step.
+        batches = ds.batch(batch_size, drop_remainder=True)
+
+    def scale(key, x):
+        if fetch is not None:
+            x = fetch(x)
+        x = to_unit_range(x)
+        if flip:
+            x = tf.image.stateless_random_flip_left_right(x, seed=tf.stack([tf.constant(seed, tf.int64), key]))
+        return x
+
+    # Parallel map: with the default deterministic=True the batches still come out in order.
+    return (keyed(batches, seed, repeat=repeat, skip=skip_batches)
+            .map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+
+
+def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, flip, repeat, skip_batches,
+                     steps):
+    """Batches `(a, b)` of random `crop_shape` crops (float32 in [-1, 1]) from two domains.
+
+    `sizes` and `fetches` are per domain (`fetch` of a batch of one index). Each domain's
+    indices are reshuffled every time around (seed ``seed * 100003 + 1`` / ``+ 2``) and cycled
+    endlessly; the pairs are keyed per element, crops and flips keyed by ``(seed * 4 + k, key)``.
+    A finite pass is `steps` batches.
+    """
+    seed = resolve_seed(seed)
+
+    def indices(size, offset):  # indices: the images are fetched in `augment`
+        ds = tf.data.Dataset.range(size)
+        if shuffle:
+            ds = ds.shuffle(size, seed=seed * 100_003 + offset, reshuffle_each_iteration=True)
+        return ds.repeat()
+
+    pairs = tf.data.Dataset.zip((indices(sizes[0], 1), indices(sizes[1], 2)))
+    if not repeat:
+        pairs = pairs.take(steps * batch_size)
+
+    def augment(r, pair):
+        out = []
+        for j, index in enumerate(pair):
+            image = fetches[j](index[None])[0]
+            key = lambda k: tf.stack([tf.constant(seed, tf.int64) * 4 + k, tf.cast(r, tf.int64)])  # noqa: E731
+            image = tf.image.stateless_random_crop(image, crop_shape, seed=key(2 * j))
+            if flip:
+                image = tf.image.stateless_random_flip_left_right(image, seed=key(2 * j + 1))
+            out.append(image)
+        return tuple(out)
+
+    def scale(x, y):
+        return to_unit_range(x), to_unit_range(y)
+
+    return (keyed(pairs, seed, repeat=repeat, skip=skip_batches * batch_size)
+            .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
+            .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
