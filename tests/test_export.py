@@ -237,6 +237,35 @@ def test_int8_inpainting_without_calibration_images_is_refused(tmp_path):
     assert not (tmp_path / "inpaint.tflite").exists() and not (tmp_path / "x").exists()
 
 
+def test_device_runner_restores_an_image_without_tensorflow(exported, tmp_path):
+    model, artifacts, _ = exported("inpainting")
+    from PIL import Image
+    size = model.image_shape[0]
+    pixels = np.random.default_rng(5).integers(0, 256, (size, size, 3), "uint8")
+    missing = np.zeros((size, size), bool)
+    missing[3:9, 4:12] = True
+    Image.fromarray(pixels).save(tmp_path / "damaged.png")
+    Image.fromarray(np.where(missing, 255, 0).astype("uint8")).save(tmp_path / "mask.png")
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--image",
+                             tmp_path / "damaged.png", "--mask", tmp_path / "mask.png",
+                             "--out", tmp_path / "restored.png")
+    assert result.returncode == 0, result.stderr
+    restored = np.asarray(Image.open(tmp_path / "restored.png"))
+    assert restored.shape == pixels.shape
+    np.testing.assert_array_equal(restored[~missing], pixels[~missing])
+    expected = model.restore(pixels / 127.5 - 1.0, missing[..., None].astype("float32"))
+    expected = np.clip((expected + 1) * 127.5 + 0.5, 0, 255).astype("int16")
+    assert np.abs(restored.astype("int16") - expected).max() <= 1
+    assert (restored[missing] != pixels[missing]).any()  # the hole was filled
+
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--check",
+                             artifacts / "golden_inpaint.npz", "--tolerance", "1e-4")
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--image",
+                             tmp_path / "damaged.png", "--out", tmp_path / "x.png")
+    assert result.returncode == 2 and "--mask" in result.stderr
+
+
 def test_device_runner_reproduces_golden_output_without_tensorflow(exported, tmp_path):
     gan, artifacts, _ = exported("stylegan_lite")  # noise strengths 0.5: the noise matters
     result = run_device_side(artifacts / "generator_float32.tflite",
