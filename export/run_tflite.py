@@ -7,6 +7,9 @@ No TensorFlow and no kerasgan are imported, so this is what a device-side runtim
     python export/run_tflite.py generator_float16.tflite --n 16 --seed 0 --out grid.png
     # image -> image (CycleGAN): centre-crop, resize to the model's size, translate
     python export/run_tflite.py a2b_float16.tflite --image photo.jpg --out painting.png
+    # inpainting: the image and a mask (white, > 127, where pixels are missing), both
+    # centre-cropped and resized to the model's size; the known pixels are kept
+    python export/run_tflite.py inpaint_float16.tflite --image painting.png --mask damage.png --out restored.png
     # check a runtime against golden inputs and the Keras generator's outputs
     python export/run_tflite.py generator_float32.tflite --check golden_generator.npz --tolerance 1e-4
 
@@ -86,18 +89,37 @@ def grid(images, columns=None):
     return out[..., 0] if c == 1 else out
 
 
+def _square(image, size, resample):
+    """`image` centre-cropped to a square and resized to `size` (unchanged if it is already
+    `size` x `size`)."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((size, size), resample)
+
+
 def photo_input(runner, path):
     """A photo centre-cropped to a square and resized to the model's input, as its dtype."""
     shape, dtype = input_details(runner)["image"]
     size, channels = shape[1], shape[3]
-    image = Image.open(path).convert("RGB" if channels == 3 else "L")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    image = _square(Image.open(path).convert("RGB" if channels == 3 else "L"), size,
+                    Image.BICUBIC)
     pixels = np.asarray(image, np.float32).reshape(1, size, size, channels)
     if dtype == np.uint8:
         return {"image": pixels.astype(np.uint8)}
     return {"image": pixels / 127.5 - 1.0}
+
+
+def mask_input(runner, path):
+    """A mask image (grey or colour; a pixel > 127 in grey is missing) cropped and resized
+    as `photo_input` crops and resizes the photo: a pixel of the model's size is missing if
+    any part of its area is. As the model's dtype: 0 / 255 (uint8) or 0 / 1 (float)."""
+    shape, dtype = input_details(runner)["mask"]
+    size = shape[1]
+    missing = Image.open(path).convert("L").point(lambda v: 255 if v > 127 else 0)
+    missing = np.asarray(_square(missing, size, Image.BOX)) > 0
+    mask = missing.reshape(1, size, size, 1)
+    return {"mask": mask.astype(np.uint8) * 255 if dtype == np.uint8
+            else mask.astype(np.float32)}
 
 
 def check(runner, golden_path, tolerance):
@@ -114,7 +136,10 @@ def main(argv=None):
     parser.add_argument("--out", help="PNG to write")
     parser.add_argument("--n", type=int, default=16, help="images in the grid")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image", help="photo to translate (image-to-image models)")
+    parser.add_argument("--image", help="photo to translate or restore (image-to-image "
+                        "models)")
+    parser.add_argument("--mask", help="inpainting models: the mask of --image, white "
+                        "(> 127) where pixels are missing")
     parser.add_argument("--check", metavar="GOLDEN.npz", help="compare with golden outputs")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="max abs error allowed by --check, on the [-1, 1] scale")
@@ -133,6 +158,13 @@ def main(argv=None):
         batch = details["latent"][0][0]
         n = -(-args.n // batch) * batch
         images = run(runner, latent_inputs(runner, n, args.seed))[:args.n]
+    elif "mask" in details:
+        if not (args.image and args.mask):
+            parser.error("this model restores images: pass --image PHOTO --mask MASK")
+        images = run(runner, {**photo_input(runner, args.image),
+                              **mask_input(runner, args.mask)})
+    elif args.mask:
+        parser.error("--mask applies to inpainting models only")
     elif args.image:
         images = run(runner, photo_input(runner, args.image))
     else:

@@ -13,16 +13,21 @@
   `noise_0 .. noise_K (batch, H, W, 1)` float32 standard normal (random ops cannot be
   exported, so the noise is an input); output `image (batch, H, W, C)`;
 - translation (CycleGAN, one artifact per direction): input `image (batch, H, W, C)`;
-  output `image`.
+  output `image`;
+- inpainting (one artifact, "inpaint"): inputs `image (batch, H, W, C)` and
+  `mask (batch, H, W, 1)`, 1 where pixels are missing; output `image`, the restored image
+  with the known pixels kept (exactly, but for int8).
 
 Images are float32 in [-1, 1], or with `uint8_images=True` uint8 RGB in [0, 255] (the
-translation input too), so an app needs no pre- or post-processing.
+translation and inpainting inputs too), so an app needs no pre- or post-processing. Masks
+are float32 0 or 1, or with `uint8_images=True` uint8 0 or 255 (a value > 127 is missing).
 
 TFLite artifacts use builtin ops only: a model that would need TensorFlow (Flex) ops raises
 `ExportError` naming the ops. Quantizations: "float32", "float16" (weights in float16),
 "dynamic" (dynamic-range: int8 weights, float activations) and "int8" (full integer, with a
 representative set drawn from the generator's own input distribution, or from calibration
-images for translation; inputs and outputs stay float32 / uint8).
+images for translation and inpainting, with masks drawn by `kerasgan.masks`; inputs and
+outputs stay float32 / uint8).
 """
 import contextlib
 import json
@@ -46,6 +51,7 @@ TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 0.05, "dynamic": 
               "int8": 0.35}
 CALIBRATION_SAMPLES = 64
 PARITY_SAMPLES = 8
+IMAGE_KINDS = ("translation", "inpainting")  # tasks whose inputs are images (and masks)
 
 
 class ExportError(RuntimeError):
@@ -67,9 +73,15 @@ class _Target:
     def input_shapes(self):
         return list(self._input_shapes)
 
+    def role(self, name):
+        """What input `name` is: "latent" (latents and noise), "image" or "mask"."""
+        if self.kind not in IMAGE_KINDS:
+            return "latent"
+        return "mask" if name == "mask" else "image"
+
     def output_shape(self):
-        if self.kind == "translation":
-            return self._input_shapes[0]
+        if self.kind in IMAGE_KINDS:  # the image input's shape
+            return self._input_shapes[self.input_names.index("image")]
         return tuple(int(d) for d in self.model.output_shape[1:])
 
 
@@ -99,16 +111,17 @@ def _serving_function(target, batch_size, uint8_images):
     import tensorflow as tf
 
     shapes = target.input_shapes()
-    image_input = target.kind == "translation"
+    roles = [target.role(name) for name in target.input_names]
     specs = [tf.TensorSpec((batch_size,) + shape,
-                           tf.uint8 if (image_input and uint8_images) else tf.float32, name=name)
-             for name, shape in zip(target.input_names, shapes)]
+                           tf.uint8 if (role != "latent" and uint8_images) else tf.float32,
+                           name=name)
+             for name, shape, role in zip(target.input_names, shapes, roles)]
     run = target.preprocess or (lambda inputs: target.model(inputs, training=False))
 
     def serve(*inputs):
         inputs = list(inputs)
-        if image_input and uint8_images:
-            inputs = [tf.cast(x, tf.float32) / 127.5 - 1.0 for x in inputs]
+        if uint8_images:
+            inputs = [_from_uint8_graph(x, role) for x, role in zip(inputs, roles)]
         image = run(inputs if len(inputs) > 1 else inputs[0])
         if uint8_images:
             image = tf.cast(tf.clip_by_value(tf.round((image + 1.0) * 127.5), 0.0, 255.0),
@@ -117,16 +130,29 @@ def _serving_function(target, batch_size, uint8_images):
     return serve, specs
 
 
+def _from_uint8_graph(x, role):
+    """An input of the uint8 signature as the model takes it: images to [-1, 1], masks
+    (0 or 255) to 0 or 1, a value > 127 missing; latents as they are."""
+    import tensorflow as tf
+
+    if role == "image":
+        return tf.cast(x, tf.float32) / 127.5 - 1.0
+    if role == "mask":  # (x > 127) in arithmetic: a uint8 comparison has no int8 kernel
+        return tf.clip_by_value(tf.cast(x, tf.float32) - 127.0, 0.0, 1.0)
+    return x
+
+
 # --------------------------------------------------------------------------- inputs
 def _sample_inputs(target, n, seed, images=None):
     """`n` inputs by name, float32: standard normal for latents and noise (the training
-    distribution); for translation the given images, or smooth random ones."""
+    distribution); for translation and inpainting the given images, or smooth random ones,
+    and for inpainting masks (1 = missing) drawn by `kerasgan.masks` with key (seed, 0)."""
     shapes = target.input_shapes()
-    if target.kind == "generation":
+    if target.kind not in IMAGE_KINDS:
         rng = np.random.default_rng(seed)
         return {name: rng.standard_normal((n,) + shape).astype("float32")
                 for name, shape in zip(target.input_names, shapes)}
-    shape = shapes[0]
+    shape = shapes[target.input_names.index("image")]
     if images is None:
         images = _smooth_images(n, shape, seed)
     images = np.asarray(images, "float32")
@@ -134,7 +160,21 @@ def _sample_inputs(target, n, seed, images=None):
         raise ValueError(f"calibration images must have shape (n,) + {shape}, floats in "
                          f"[-1, 1], got {images.shape}.")
     reps = -(-n // len(images))
-    return {"image": np.concatenate([images] * reps)[:n]}
+    inputs = {"image": np.concatenate([images] * reps)[:n]}
+    if "mask" in target.input_names:
+        inputs["mask"] = _masks(n, shape[:2], seed)
+    return inputs
+
+
+def _masks(n, size, seed):
+    """`n` masks `(n, H, W, 1)`, float32 0 or 1, of every `kerasgan.masks` family, drawn
+    from the stateless key (seed, 0): the same for a seed on every machine."""
+    import tensorflow as tf
+
+    from kerasgan import masks
+
+    key = tf.constant([int(seed), 0], tf.int64)
+    return np.asarray(masks.draw(key, n, int(size[0]), int(size[1])), "float32")
 
 
 def _smooth_images(n, shape, seed):
@@ -152,8 +192,11 @@ def _smooth_images(n, shape, seed):
 
 
 def _as_feed(inputs, uint8_images, kind):
-    if uint8_images and kind == "translation":
-        return {k: np.clip(np.round((v + 1.0) * 127.5), 0, 255).astype("uint8")
+    """`inputs` (float32) as the artifact takes them: with `uint8_images` images rounded to
+    [0, 255] and masks as 0 or 255."""
+    if uint8_images and kind in IMAGE_KINDS:
+        return {k: (np.where(v > 0.5, 255, 0).astype("uint8") if k == "mask" else
+                    np.clip(np.round((v + 1.0) * 127.5), 0, 255).astype("uint8"))
                 for k, v in inputs.items()}
     return inputs
 
@@ -179,8 +222,9 @@ def _reference(target, inputs, uint8_images, batch_size=16):
 
     run = target.preprocess or (lambda x: target.model(x, training=False))
     feed = inputs
-    if uint8_images and target.kind == "translation":  # the artifact sees rounded pixels
-        feed = {k: _to_unit_range(v) for k, v in _as_feed(inputs, True, target.kind).items()}
+    if uint8_images and target.kind in IMAGE_KINDS:  # the artifact sees rounded pixels
+        feed = {k: ((v > 127).astype("float32") if k == "mask" else _to_unit_range(v))
+                for k, v in _as_feed(inputs, True, target.kind).items()}
     out = []
     n = len(next(iter(feed.values())))
     with precision.float32_layers(target.model):  # as the artifact computes
@@ -284,14 +328,23 @@ def _check_builtin(content):
 _CALIBRATION_NEEDED = ("int8 export of an image-to-image generator needs calibration images "
                        "(calibration_images=, or --calibration-data DIR on the command line): "
                        "photos like those it will translate.")
+_CALIBRATION_NEEDED_INPAINTING = (
+    "int8 export of an inpainting generator needs calibration images (calibration_images=, "
+    "or --calibration-data DIR on the command line): photos like those it will restore (the "
+    "masks are drawn by kerasgan.masks). int8 fixes every activation's range from them, and "
+    "random fields would set the ranges for images unlike the photos.")
+
+
+def _calibration_needed(kind):
+    return _CALIBRATION_NEEDED_INPAINTING if kind == "inpainting" else _CALIBRATION_NEEDED
 
 
 def _tflite_bytes(target, quantization, batch_size, uint8_images, calibration, seed,
                   saved_model_dir=None):
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
-    if quantization == "int8" and target.kind == "translation" and calibration is None:
-        raise ValueError(_CALIBRATION_NEEDED)
+    if quantization == "int8" and target.kind in IMAGE_KINDS and calibration is None:
+        raise ValueError(_calibration_needed(target.kind))
     with contextlib.ExitStack() as stack:
         if saved_model_dir is None:
             saved_model_dir = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()),
@@ -363,7 +416,8 @@ def saved_model(model, path, batch_size=1, uint8_images=False, direction=None,
         uint8_images: images at the boundary are uint8 RGB [0, 255] instead of floats.
         direction: "a2b" or "b2a" for a CycleGAN.
         truncation_psi: StyleGAN's truncation baked into the graph (1: off).
-        image_size: a CycleGAN artifact's input size (default: its training size).
+        image_size: a CycleGAN or inpainting artifact's input size (default: its training
+            size).
 
     Returns:
         `path`.
@@ -383,9 +437,10 @@ def tflite(model, path, quantization="float32", batch_size=1, uint8_images=False
             `saved_model`.
         path: the `.tflite` file.
         quantization: "float32", "float16", "dynamic" or "int8".
-        calibration_images: for int8 translation models, floats in [-1, 1]
-            `(n, H, W, C)` at the model's image size.
-        seed: seed of the representative latents drawn for int8.
+        calibration_images: for int8 translation and inpainting models (required), floats
+            in [-1, 1] `(n, H, W, C)` at the artifact's image size; inpainting masks are drawn
+            by `kerasgan.masks`.
+        seed: seed of the representative latents (or masks) drawn for int8.
 
     Returns:
         `path`. Raises `ExportError` if the model needs non-builtin ops.
@@ -437,12 +492,16 @@ def _parity(output, reference, tolerance, uint8_images):
 def _signature(target, batch_size, uint8_images):
     image_dtype = "uint8" if uint8_images else "float32"
     inputs = [{"name": name, "shape": [batch_size, *shape],
-               "dtype": image_dtype if target.kind == "translation" else "float32"}
+               "dtype": image_dtype if target.role(name) != "latent" else "float32"}
               for name, shape in zip(target.input_names, target.input_shapes())]
-    return {"inputs": inputs,
-            "outputs": [{"name": "image", "shape": [batch_size, *target.output_shape()],
-                         "dtype": image_dtype}],
-            "image_range": "[0, 255] RGB" if uint8_images else "[-1, 1] RGB"}
+    signature = {"inputs": inputs,
+                 "outputs": [{"name": "image", "shape": [batch_size, *target.output_shape()],
+                              "dtype": image_dtype}],
+                 "image_range": "[0, 255] RGB" if uint8_images else "[-1, 1] RGB"}
+    if "mask" in target.input_names:
+        signature["mask_values"] = ("0 or 255, > 127 missing" if uint8_images
+                                    else "0 or 1, 1 missing")
+    return signature
 
 
 def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=1,
@@ -453,7 +512,8 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
 
     For each artifact the report holds its path, size, signature, op list (TFLite), the max
     and mean absolute error against the Keras generator on `PARITY_SAMPLES` fixed inputs
-    (drawn with `seed`; for translation the calibration images when given), the tolerance
+    (drawn with `seed`; for translation and inpainting the calibration images when given,
+    and for inpainting masks drawn by `kerasgan.masks` with `seed`), the tolerance
     (`TOLERANCES`, overridable per format with `tolerances`) and whether it was met, and the
     LiteRT latency per image for each of `latency_threads`; `parity_samples` inputs are used. The parity inputs and the Keras
     outputs are saved as `golden_NAME.npz` so any runtime can be checked against them.
@@ -488,10 +548,10 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
     if calibration_images is not None:
         calibration_images = np.asarray(calibration_images, "float32")
     for target in targets:  # what _tflite_bytes and _sample_inputs would refuse, up front
-        if target.kind != "translation":
+        if target.kind not in IMAGE_KINDS:
             continue
         if "tflite" in formats and "int8" in quantizations and calibration_images is None:
-            raise ValueError(_CALIBRATION_NEEDED)
+            raise ValueError(_calibration_needed(target.kind))
         if calibration_images is not None:
             _sample_inputs(target, 1, seed, calibration_images)  # checks their shape
     # The nearest existing folder above `out`: nothing is created before the end.

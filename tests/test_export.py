@@ -33,7 +33,7 @@ def tiny(arch, **overrides):
 
 
 def calibration(model, n=8):
-    if zoo.kind(model.spec["architecture"]) != "translation":
+    if zoo.kind(model.spec["architecture"]) not in export.IMAGE_KINDS:
         return None
     return np.random.default_rng(0).uniform(-1, 1, (n,) + model.image_shape).astype("float32")
 
@@ -75,7 +75,8 @@ def test_every_architecture_exports_in_every_format(arch, exported):
     model, folder, report = exported(arch)
 
     assert json.load(open(folder / export.REPORT_FILE)) == report
-    names = ["a2b", "b2a"] if zoo.kind(arch) == "translation" else ["generator"]
+    names = {"translation": ["a2b", "b2a"], "inpainting": ["inpaint"]}.get(zoo.kind(arch),
+                                                                          ["generator"])
     artifacts = {(a["name"], a["format"], a["quantization"]): a for a in report["artifacts"]}
     assert set(artifacts) == {(n, "saved_model", "float32") for n in names} | {
         (n, "tflite", q) for n in names for q in export.QUANTIZATIONS}
@@ -164,6 +165,105 @@ def test_cyclegan_exports_at_another_image_size(tmp_path):
     image = np.random.default_rng(1).uniform(-1, 1, (1, 24, 24, 3)).astype("float32")
     np.testing.assert_allclose(export.run_tflite(path, {"image": image}),
                                cyclegan.translate(image, direction="b2a"), atol=1e-5)
+
+
+def inpainting_inputs(model, n, seed):
+    """`n` images and masks (1 = missing) unlike export's parity inputs."""
+    from kerasgan import masks
+    images = np.random.default_rng(seed).uniform(-1, 1, (n,) + model.image_shape)
+    mask = masks.draw(tf.constant([seed, 7], tf.int64), n, *model.image_shape[:2]).numpy()
+    assert 0 < mask.mean() < 1
+    return images.astype("float32"), mask
+
+
+def test_inpainting_artifact_keeps_known_pixels_and_matches_keras(exported):
+    model, folder, report = exported("inpainting")
+    images, mask = inpainting_inputs(model, 3, seed=11)
+    expected = model.restore(images, mask)
+    known = np.broadcast_to(mask == 0, images.shape)
+    for quantization in ("float32", "float16", "dynamic"):  # float activations: exact
+        out = export.run_tflite(folder / f"inpaint_{quantization}.tflite",
+                                {"image": images, "mask": mask})
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out[known], images[known])
+        assert np.abs(out - expected).max() <= TINY_TOLERANCE.get(quantization, 0.25)
+    np.testing.assert_allclose(export.run_tflite(folder / "inpaint_float32.tflite",
+                                                 {"image": images, "mask": mask}),
+                               expected, atol=1e-5)
+    runner = export._interpreter(model_path=str(folder / "inpaint_float32.tflite")) \
+        .get_signature_runner()
+    assert sorted(runner.get_input_details()) == ["image", "mask"]
+    assert list(runner.get_output_details()) == ["image"]
+    artifact = report["artifacts"][0]
+    assert artifact["inputs"] == [{"name": "image", "shape": [1, *model.image_shape],
+                                   "dtype": "float32"},
+                                  {"name": "mask", "shape": [1, *model.image_shape[:2], 1],
+                                   "dtype": "float32"}]
+    golden = np.load(folder / "golden_inpaint.npz")
+    assert set(golden.files) == {"image", "mask", "expected_image"}
+    assert set(np.unique(golden["mask"])) == {0.0, 1.0}
+
+
+def test_inpainting_uint8_images_and_masks(tmp_path):
+    model = tiny("inpainting")
+    report = export.export(model, tmp_path, formats=["tflite"], quantizations=["float32"],
+                           uint8_images=True)
+    [artifact] = report["artifacts"]
+    assert [(i["name"], i["dtype"]) for i in artifact["inputs"]] == [("image", "uint8"),
+                                                                     ("mask", "uint8")]
+    assert artifact["outputs"][0]["dtype"] == "uint8"
+    assert artifact["mask_values"] == "0 or 255, > 127 missing"
+    assert artifact["within_tolerance"]
+    images, mask = inpainting_inputs(model, 2, seed=3)
+    pixels = np.clip(np.round((images + 1) * 127.5), 0, 255).astype("uint8")
+    mask_u8 = (mask * 255).astype("uint8")
+    out = export.run_tflite(tmp_path / artifact["path"], {"image": pixels, "mask": mask_u8})
+    assert out.dtype == np.uint8
+    known = np.broadcast_to(mask == 0, images.shape)
+    np.testing.assert_array_equal(out[known], pixels[known])  # the known pixels exactly
+    expected = model.restore(pixels / 127.5 - 1.0, mask)
+    assert np.abs(out / 127.5 - 1.0 - expected).max() <= 1 / 127.5 + 1e-5
+    # > 127 is missing: 128 and 255 give the same output, 127 and 0 too.
+    soft = np.where(mask_u8 > 0, 128, 127).astype("uint8")
+    np.testing.assert_array_equal(
+        export.run_tflite(tmp_path / artifact["path"], {"image": pixels, "mask": soft}), out)
+
+
+def test_int8_inpainting_without_calibration_images_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="inpainting generator needs calibration images"):
+        export.tflite(tiny("inpainting"), tmp_path / "inpaint.tflite", quantization="int8")
+    with pytest.raises(ValueError, match="needs calibration images"):
+        export.export(tiny("inpainting"), tmp_path / "x")
+    assert not (tmp_path / "inpaint.tflite").exists() and not (tmp_path / "x").exists()
+
+
+def test_device_runner_restores_an_image_without_tensorflow(exported, tmp_path):
+    model, artifacts, _ = exported("inpainting")
+    from PIL import Image
+    size = model.image_shape[0]
+    pixels = np.random.default_rng(5).integers(0, 256, (size, size, 3), "uint8")
+    missing = np.zeros((size, size), bool)
+    missing[3:9, 4:12] = True
+    Image.fromarray(pixels).save(tmp_path / "damaged.png")
+    Image.fromarray(np.where(missing, 255, 0).astype("uint8")).save(tmp_path / "mask.png")
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--image",
+                             tmp_path / "damaged.png", "--mask", tmp_path / "mask.png",
+                             "--out", tmp_path / "restored.png")
+    assert result.returncode == 0, result.stderr
+    restored = np.asarray(Image.open(tmp_path / "restored.png"))
+    assert restored.shape == pixels.shape
+    np.testing.assert_array_equal(restored[~missing], pixels[~missing])
+    expected = model.restore(pixels / 127.5 - 1.0, missing[..., None].astype("float32"))
+    expected = np.clip((expected + 1) * 127.5 + 0.5, 0, 255).astype("int16")
+    assert np.abs(restored.astype("int16") - expected).max() <= 1
+    assert (restored[missing] != pixels[missing]).any()  # the hole was filled
+
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--check",
+                             artifacts / "golden_inpaint.npz", "--tolerance", "1e-4")
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr
+    result = run_device_side(artifacts / "inpaint_float32.tflite", "--image",
+                             tmp_path / "damaged.png", "--out", tmp_path / "x.png")
+    assert result.returncode == 2 and "--mask" in result.stderr
 
 
 def test_device_runner_reproduces_golden_output_without_tensorflow(exported, tmp_path):
