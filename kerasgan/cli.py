@@ -17,9 +17,7 @@ import socket
 import sys
 import time
 
-
-class UsageError(Exception):
-    """A mistake in what the user asked for: printed as one line, exit code 2."""
+from kerasgan.errors import UsageError  # noqa: F401 - raised here, and kerasgan.cli.UsageError
 
 
 class _Parser(argparse.ArgumentParser):
