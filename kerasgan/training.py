@@ -1,10 +1,11 @@
 """A training run: what `kerasgan train` does, for the command line and for Python.
 
-`run(TrainSettings(...))` checks the run folder and the settings (nothing is written when
-one is refused: `UsageError`), builds or resumes the model, trains it with a checkpoint
-every epoch, sample grids and the budgets (`minutes`, `kimg`), and writes the model folder
-with its metadata.json. The data stream is keyed by the seed and the model's step, so a
-resumed run goes on with the very batches an uninterrupted one would see.
+`train(arch, data=..., out=..., ...)`, or `run(TrainSettings(...))` with the settings as
+one object, checks the run folder and the settings (nothing is written when one is
+refused: `UsageError`), builds or resumes the model, trains it with a checkpoint every
+epoch, sample grids and the budgets (`minutes`, `kimg`), and writes the model folder with
+its metadata.json. The data stream is keyed by the seed and the model's step, so a resumed
+run goes on with the very batches an uninterrupted one would see.
 """
 import dataclasses
 import json
@@ -108,6 +109,83 @@ class TrainSettings:
         return frozenset(field.name for field in dataclasses.fields(self)
                          if field.name not in _NOT_SETTINGS
                          and getattr(self, field.name) != field.default)
+
+
+def train(arch, *, data, out, config=None, data_b=None, image_size=None, channels=None,
+          epochs=None, minutes=None, kimg=None, steps_per_epoch=None, batch_size=None,
+          resume=False, overwrite=False, seed=None, loss=None, d_steps=None, r1_gamma=None,
+          augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
+          load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
+          download=False, sample_every=None, strategy=None, deterministic=False,
+          verbose=None):
+    """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
+    does, and returns the trained model.
+
+    `out` must be new or empty (or `overwrite=True`), and is locked while the run trains
+    (`out/.kerasgan.lock`). The run writes a checkpoint every epoch and a sample grid every
+    `sample_every` epochs, stops at the `minutes` or `kimg` budget if given, and ends with the
+    model folder (`kerasgan.zoo.load(out)`) and its metadata.json. `resume=True` continues
+    the run in `out` from its newest loadable checkpoint, exactly where it stopped (mid-epoch
+    too: the data stream is keyed by the model's step), with the run's own settings: the
+    arguments that define the run (`config`, `image_size`, `batch_size`, `seed`, `loss`,
+    `lr`, ...) may be left out, and one given with another value than the run's is refused.
+
+    Args:
+        arch: the architecture (`kerasgan.zoo.list()`).
+        data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan.
+        out: the run folder to write.
+        config: architecture arguments, e.g. `{"base_channels": 32}` (`--set KEY=VALUE`).
+        data_b: domain B images, for image-to-image models (cyclegan).
+        image_size, channels: default: the architecture's.
+        epochs: default 10; with `minutes` or `kimg`, until the budget is spent. With
+            `resume`, the new total.
+        minutes: stop after this many minutes of training in this call (checkpointed).
+        kimg: stop once the run has trained on this many thousand images in all.
+        steps_per_epoch: default: one pass over the data (the data repeats).
+        batch_size: default 64.
+        resume: continue the run in `out`.
+        overwrite: start a new run in a non-empty `out`: a previous run's files there are
+            replaced, other files stay.
+        seed: of the training noise and shuffling (default: drawn, and recorded).
+        loss, d_steps, r1_gamma, augment, ema, lr, beta1: the recipe (default: the
+            architecture's; see `kerasgan train --help`). `augment`: e.g. "diffaugment".
+        precision: "auto" (default), "float32", "mixed_bfloat16" or "mixed_float16".
+        jit: XLA for the train step: "auto" (default: on with a GPU), "on" or "off".
+        load_size: image-to-image models: images are loaded at this size and randomly
+            cropped to `image_size`.
+        resize: "crop" (default) or "pad": how non-square images are made square.
+        flip: random horizontal flips.
+        cache: where decoded images are kept: "auto" (default), "memory" or "disk".
+        strict: refuse bad image files instead of skipping them.
+        data_dir, download: tensorflow-datasets options for "tfds:NAME".
+        sample_every: write a sample grid every this many epochs (default 1).
+        strategy: "none" (default), "mirrored" (all local GPUs) or "multiworker".
+        deterministic: TensorFlow op determinism: the same seed gives the same weights.
+        verbose: Keras fit verbosity: 0, 1 (default, a progress bar) or 2.
+
+    Returns:
+        The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
+
+    Raises:
+        kerasgan.errors.UsageError: arguments, data or a run folder that cannot be used, in
+            the command's one-line words (`--image-size` is `image_size`); raised before
+            anything is written.
+        kerasgan.errors.TrainingDiverged: a loss became NaN or infinite; the checkpoints
+            from before it stay.
+
+    Example:
+        >>> import kerasgan
+        >>> gan = kerasgan.train("fastgan", data="art/", out="runs/art", image_size=64,
+        ...                      minutes=30)
+        >>> gan = kerasgan.train("fastgan", data="art/", out="runs/art", minutes=30,
+        ...                      resume=True)  # 30 more minutes, from where it stopped
+        >>> kerasgan.callbacks.save_grid(gan.generate(16, seed=0), "art.png")
+    """
+    arguments = dict(locals())
+    given = {("set" if name == "config" else name): value
+             for name, value in arguments.items()
+             if name != "arch" and value is not None and value is not False}
+    return run(TrainSettings(arch, **given, given=frozenset(given)))
 
 
 def _checked(settings):
