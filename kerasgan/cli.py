@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from kerasgan.errors import TrainingDiverged, UsageError
-from kerasgan.runs import LOCK_FILE, _json_type, _read_model_config  # noqa: F401 - LOCK_FILE
+from kerasgan.runs import LOCK_FILE, _json_type, _read_model_config  # noqa: F401 (cli.LOCK_FILE)
 from kerasgan.training import TrainSettings, _check_memory
 
 
