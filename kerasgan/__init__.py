@@ -13,5 +13,6 @@ from kerasgan import losses, zoo  # noqa: E402
 from kerasgan.gan import GAN  # noqa: E402
 from kerasgan import models  # noqa: E402,F401  (registers the architectures)
 from kerasgan import callbacks, data  # noqa: E402
+from kerasgan.training import train  # noqa: E402
 
-__all__ = ["GAN", "callbacks", "data", "losses", "zoo", "__version__"]
+__all__ = ["GAN", "callbacks", "data", "losses", "train", "zoo", "__version__"]

@@ -1,0 +1,105 @@
+"""`kerasgan.train`: the command's training run from Python, on a tiny folder of images."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kerasgan
+from kerasgan import callbacks, cli, zoo
+from kerasgan.errors import TrainingDiverged, UsageError
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return str(folder)
+
+
+def test_train_writes_the_run_and_resume_continues_from_its_step(image_folder, tmp_path,
+                                                                 capsys):
+    run = str(tmp_path / "run")
+    tiny = zoo.tiny_config("vanilla")  # 8x8 grey
+    gan = kerasgan.train("vanilla", data=image_folder, out=run, config=tiny, epochs=1,
+                         batch_size=4, seed=0, verbose=0)
+    assert isinstance(gan, kerasgan.GAN) and int(gan.step.numpy()) == 3  # 12 images / 4
+    for name in ("config.json", "metadata.json", "generator.weights.h5",
+                 "checkpoints/epoch-0001.keras", "samples/epoch-0001.png"):
+        assert os.path.isfile(os.path.join(run, name)), name
+    assert not os.path.exists(os.path.join(run, cli.LOCK_FILE))
+    metadata = json.load(open(os.path.join(run, "metadata.json")))
+    assert metadata["steps"] == 3 and metadata["architecture"] == "vanilla"
+    assert metadata["command"].startswith("kerasgan.train('vanilla', data=")
+    assert zoo.load(run).image_shape == (8, 8, 1)
+    assert "Model: " + os.path.abspath(run) in capsys.readouterr().out
+
+    # A setting that defines the run, given with another value, is refused as by the command.
+    with pytest.raises(UsageError, match=r"--batch-size 8 \(the run has 4\)"):
+        kerasgan.train("vanilla", data=image_folder, out=run, resume=True, batch_size=8)
+
+    # Resumed with the run's own settings (batch 4, not 64) until 20 images in all: step 5,
+    # in the middle of the second epoch.
+    gan = kerasgan.train("vanilla", data=image_folder, out=run, resume=True, kimg=0.02,
+                         verbose=0)
+    assert "Resuming" in capsys.readouterr().out
+    assert int(gan.step.numpy()) == 5
+    metadata = json.load(open(os.path.join(run, "metadata.json")))
+    assert metadata["steps"] == 5 and metadata["batch_size"] == 4
+    assert metadata["budget"] == {"minutes": None, "kimg": 0.02}
+    checkpoint, epoch = callbacks.load_latest_checkpoint(os.path.join(run, "checkpoints"))
+    assert epoch == 2 and int(checkpoint.step.numpy()) == 5  # where a next resume goes on
+
+
+def test_a_non_empty_out_is_refused_with_the_commands_message(image_folder, tmp_path,
+                                                              capsys):
+    folder = tmp_path / "holiday_photos"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError) as refused:
+        kerasgan.train("vanilla", data=image_folder, out=str(folder),
+                       config=zoo.tiny_config("vanilla"), epochs=1)
+    assert "is not empty (notes.txt)" in str(refused.value)
+    assert cli.main(["train", "vanilla", "--data", image_folder, "--out", str(folder),
+                     "--epochs", "1"]) == 2
+    assert capsys.readouterr().err == f"kerasgan: error: {refused.value}\n"
+    assert os.listdir(folder) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("argument, message", [
+    ({"batch_size": 0}, "batch_size=0: expected a positive integer"),
+    ({"lr": float("nan")}, "lr=nan: expected a number in (0, inf]"),
+    ({"precision": "half"}, "precision='half': expected one of 'auto', 'float32'"),
+    ({"config": ["base_channels"]}, "set=['base_channels']: expected a dict"),
+    ({"resume": True, "overwrite": True}, "pass one of them"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(argument, message, image_folder,
+                                                              tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(UsageError) as refused:
+        kerasgan.train("vanilla", data=image_folder, out=str(out), **argument)
+    assert message in str(refused.value)
+    assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Not checkpointing epoch")
+def test_a_loss_that_becomes_nan_raises_and_the_command_exits_1(image_folder, tmp_path,
+                                                                capsys, monkeypatch):
+    monkeypatch.setattr(callbacks, "_non_finite", lambda logs: [("d_loss", float("nan"))])
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="d_loss became nan at epoch 1, batch 1"):
+        kerasgan.train("vanilla", data=image_folder, out=str(run), batch_size=4, epochs=1,
+                       config=zoo.tiny_config("vanilla"), verbose=0)
+    assert not (run / "generator.weights.h5").exists()  # no model of a diverged run
+    assert not (run / cli.LOCK_FILE).exists()
+    capsys.readouterr()
+    assert cli.main(["train", "vanilla", "--data", image_folder, "--out", str(tmp_path / "cli"),
+                     "--image-size", "8", "--batch-size", "4", "--epochs", "1",
+                     "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kerasgan: error: d_loss became nan at epoch 1, batch 1") \
+        and len(err.splitlines()) == 1
