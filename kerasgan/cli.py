@@ -594,13 +594,13 @@ def cmd_export(args):
     model = _load_model(args.model, "export")
     if args.truncation_psi != 1.0 and not model.truncates:
         raise UsageError("--truncation-psi applies to StyleGAN models only.")
-    translation = model.task == "translation"
-    if not translation and (args.image_size or args.calibration_data):
+    image_input = model.task != "generation"  # translation, inpainting: images in
+    if not image_input and (args.image_size or args.calibration_data):
         raise UsageError("--image-size and --calibration-data apply to image-to-image models "
-                         "(cyclegan) only.")
-    if translation:
+                         "(cyclegan, inpainting) only.")
+    if image_input:
         size = args.image_size or model.image_size
-        per_item = 2 * size * size * model.channels
+        per_item = 2 * size * size * (model.channels + 1)
     else:
         per_item = gan_pixels = math.prod(model.image_shape)
         per_item += model.latent_dim + gan_pixels // model.image_shape[-1]  # latent, noise
