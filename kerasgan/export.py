@@ -167,8 +167,9 @@ def _sample_inputs(target, n, seed, images=None):
 
 
 def _masks(n, size, seed):
-    """`n` masks `(n, H, W, 1)`, float32 0 or 1, of every `kerasgan.masks` family, drawn
-    from the stateless key (seed, 0): the same for a seed on every machine."""
+    """`n` masks `(n, H, W, 1)`, float32 0 or 1 (1 = missing), drawn by
+    `kerasgan.masks.draw` (a family chosen per mask) from the stateless key (seed, 0): the
+    same masks for the same seed."""
     import tensorflow as tf
 
     from kerasgan import masks
