@@ -9,7 +9,7 @@ picture, not a brush stroke): `train/` 100 random crops from each of 24 painting
 25 crops from each of 4 paintings kept out of training (every 7th file: 3, 10, 17, 24 of the
 sorted list).
 
-`evaluate` damages every held-out image with one mask of each family (`kerasgan.masks.draw`,
+`evaluate` resizes the held-out crops to the model's image size, damages every one with one mask of each family (`kerasgan.masks.draw`,
 fixed keys, so every method sees the same masks) and restores it with the model, OpenCV's
 Telea and Navier-Stokes inpainting (`cv2.inpaint`, radius 3; the `bench` extra installs
 opencv-python-headless), and the mean colour of the hole's border. Per family and method:
@@ -100,14 +100,17 @@ def evaluate(args):
     from kerasgan import masks, zoo
 
     files = sorted(f for f in os.listdir(args.heldout) if f.endswith(".png"))[:args.n]
-    images = np.stack([np.asarray(Image.open(os.path.join(args.heldout, f)).convert("RGB"))
-                       for f in files])
-    n = len(images)
     model = zoo.load(args.model)
+    size = model.image_size  # held-out crops at the scale the model trained at
+    images = np.stack([np.asarray(Image.open(os.path.join(args.heldout, f)).convert("RGB")
+                                  .resize((size, size), Image.LANCZOS)) for f in files])
+    n = len(images)
     os.makedirs(args.out, exist_ok=True)
+    real = os.path.join(args.out, "originals.npz")
+    np.savez(real, images=images.astype("float32") / 127.5 - 1.0)
     results, figure_rows = {}, []
     for k, family in enumerate(masks.FAMILIES):
-        mask = masks.draw(tf.constant([1000 + k, 0], tf.int64), n, SIZE, SIZE,
+        mask = masks.draw(tf.constant([1000 + k, 0], tf.int64), n, size, size,
                           (family,)).numpy()[..., 0] > 0.5
         restored = {
             "kerasgan": np.clip((model.restore(images / 127.5 - 1.0, mask) + 1) * 127.5 + 0.5,
@@ -130,7 +133,7 @@ def evaluate(args):
             rows = np.array(rows)
             npz = os.path.join(args.out, f"{family}_{method}.npz")
             np.savez(npz, images=out.astype("float32") / 127.5 - 1.0)
-            line = subprocess.run([sys.executable, KID, args.heldout, npz, "--n", str(n)],
+            line = subprocess.run([sys.executable, KID, real, npz, "--n", str(n)],
                                   check=True, capture_output=True, text=True).stdout
             kid = float(line.strip().splitlines()[-1].split()[0].split("=")[1])
             results[family][method] = {

@@ -81,11 +81,31 @@ def translation_evidence(model, out, args):
                   "output": line, "output_untranslated": line0}
 
 
+def restoration_evidence(model, out, args):
+    """The figure and numbers of `python bench/restoration.py evaluate` (run first; its
+    results.json is --restoration-results, its figure.png is shipped as sample_grid.png)."""
+    results = json.load(open(args.restoration_results))
+    grid = os.path.join(out, "sample_grid.png")
+    shutil.copy(os.path.join(os.path.dirname(args.restoration_results), "figure.png"), grid)
+    quality = {"features": "PSNR/SSIM/L1 on [0, 1] pixels of held-out painting crops; KID x1000 "
+                           "on EfficientNet-Lite0 ImageNet features (shared/tools/kid.py)",
+               "command": f"`{results['command']}` (docs/restoration.md has every method)",
+               "output": f"{results['n']} held-out images per mask family"}
+    for family, by_method in results["results"].items():
+        for method in ("kerasgan", "telea"):
+            r = by_method[method]
+            quality[f"{family}: {method} PSNR / L1 hole / KID"] = (
+                f"{r['psnr']:.2f} / {r['l1_hole']:.4f} / {r['kid_x1000']:.1f}")
+    return grid, quality
+
+
 def card(args, model, metadata, quality):
     arch = metadata["architecture"]
-    use = (f"kerasgan translate {args.name} photo.jpg --direction a2b --out painting.png"
-           if hasattr(model, "translate") else
-           f"kerasgan sample {args.name} --n 16 --seed 0 --out grid.png")
+    use = {"translation": f"kerasgan translate {args.name} photo.jpg --direction a2b "
+                          "--out painting.png",
+           "inpainting": f"kerasgan restore {args.name} damaged.png --mask mask.png "
+                         "--out restored.png",
+           "generation": f"kerasgan sample {args.name} --n 16 --seed 0 --out grid.png"}[model.task]
     quality_lines = "\n".join(f"| {k} | {v} |" for k, v in quality.items()
                               if k not in ("command", "output", "output_untranslated",
                                            "features"))
@@ -147,6 +167,8 @@ def main():
     parser.add_argument("--real-label", help="how the card names --real (default: as given)")
     parser.add_argument("--real-a", help="translation: the training photos (domain A)")
     parser.add_argument("--heldout", help="translation: held-out photos for the figure")
+    parser.add_argument("--restoration-results",
+                        help="inpainting: results.json of bench/restoration.py evaluate")
     parser.add_argument("--kid-n", type=int, default=1000)
     parser.add_argument("--notes", help="Markdown file of notes for the card")
     parser.add_argument("--extra", action="append", default=[], help="more files to ship")
@@ -155,7 +177,8 @@ def main():
     model = zoo.load(args.run, for_training=True)
     run_metadata = json.load(open(os.path.join(args.run, zoo.METADATA_FILE)))
     with tempfile.TemporaryDirectory() as work:
-        evidence = translation_evidence if hasattr(model, "translate") else generation_evidence
+        evidence = {"translation": translation_evidence, "inpainting": restoration_evidence,
+                    "generation": generation_evidence}[model.task]
         grid, quality = evidence(model, work, args)
         metadata = {"name": args.name, "architecture": model.spec["architecture"],
                     "licence": {"weights": args.weights_licence, "data": args.data_licence},
@@ -170,7 +193,7 @@ def main():
         golden = os.path.join(REPO, "export", "golden", args.name)
         shutil.rmtree(golden, ignore_errors=True)
         heldout = None
-        if hasattr(model, "translate"):  # golden inputs: real photos, not random fields
+        if model.task in export.IMAGE_KINDS:  # golden inputs: real images, not random fields
             heldout = photos(args.heldout, model.image_size)[:2]
         report = export.export(zoo.load(args.name), os.path.join(work, "export"),
                                formats=["tflite"], quantizations=["float32"],
