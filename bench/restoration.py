@@ -15,14 +15,13 @@ Telea and Navier-Stokes inpainting (`cv2.inpaint`, radius 3; the `bench` extra i
 opencv-python-headless), and the mean colour of the hole's border. Per family and method:
 PSNR and SSIM over the whole image and over the hole's bounding box, L1 over the hole (on
 [0, 1] pixels), and KID x1000 of the restored set against the originals
-(`../shared/tools/kid.py`, EfficientNet-Lite0 features). Writes OUT/results.json,
+(`../shared/tools/kid.py`'s features and KID, computed in-process). Writes OUT/results.json,
 OUT/results.md (the table) and OUT/figure.png (rows: original, damaged, Telea, kerasgan).
 """
 import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 
 import numpy as np
@@ -93,6 +92,32 @@ def border_mean_fill(image, mask):
     return out
 
 
+class KIDScorer:
+    """`../shared/tools/kid.py`'s KID, computed in this process: the feature network is built
+    and the originals' features computed once (the script would redo both for each of the 16
+    comparisons). Same features, resizing and subsets as `kid.py REAL FAKE --seed 0`."""
+
+    def __init__(self, originals):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("kid", KID)
+        self.kid = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.kid)
+        self.model = self.kid.effnet_lite0()
+        self.real = self.features(originals)
+
+    def features(self, images):
+        import tensorflow as tf
+
+        x = tf.image.resize(images.astype("float32"), (224, 224), method="bicubic")
+        x = (x.numpy().clip(0, 255) - 127.0) / 128.0
+        return self.model.predict(x, batch_size=64, verbose=0).astype(np.float64)
+
+    def kid_x1000(self, images):
+        value, _ = self.kid.kid(self.real, self.features(images), rng=np.random.default_rng(0))
+        return 1000 * value
+
+
 def evaluate(args):
     import cv2
     import tensorflow as tf
@@ -108,6 +133,7 @@ def evaluate(args):
     os.makedirs(args.out, exist_ok=True)
     real = os.path.join(args.out, "originals.npz")
     np.savez(real, images=images.astype("float32") / 127.5 - 1.0)
+    scorer = KIDScorer(images)
     results, figure_rows = {}, []
     for k, family in enumerate(masks.FAMILIES):
         mask = masks.draw(tf.constant([1000 + k, 0], tf.int64), n, size, size,
@@ -133,9 +159,7 @@ def evaluate(args):
             rows = np.array(rows)
             npz = os.path.join(args.out, f"{family}_{method}.npz")
             np.savez(npz, images=out.astype("float32") / 127.5 - 1.0)
-            line = subprocess.run([sys.executable, KID, real, npz, "--n", str(n)],
-                                  check=True, capture_output=True, text=True).stdout
-            kid = float(line.strip().splitlines()[-1].split()[0].split("=")[1])
+            kid = scorer.kid_x1000(out)
             results[family][method] = {
                 "psnr": float(np.mean(rows[:, 0])), "ssim": float(np.mean(rows[:, 1])),
                 "psnr_hole_box": float(np.mean(rows[:, 2])),
