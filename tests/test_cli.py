@@ -85,7 +85,7 @@ def test_argument_errors_exit_2(capsys):
 
 def test_console_script_lists_the_architectures_and_presets():
     result = subprocess.run([sys.executable, "-m", "kerasgan.cli", "list"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     split = next(i for i, line in enumerate(lines) if line.startswith("Pretrained presets"))
@@ -94,7 +94,7 @@ def test_console_script_lists_the_architectures_and_presets():
     assert "stylegan_lite_clipart64    stylegan_lite" in result.stdout
 
     result = subprocess.run([sys.executable, "-m", "kerasgan.cli", "list", "--json"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=600)
     listing = json.loads(result.stdout)
     assert [a["name"] for a in listing["architectures"]] == zoo.list()
     inpainting, = [a for a in listing["architectures"] if a["name"] == "inpainting"]
