@@ -58,7 +58,8 @@ def test_mixed_precision_trains_with_float32_weights_and_outputs(name, precision
     images = tf.random.uniform((2,) + model.image_shape, -1, 1)
     for net in networks(model):
         out = net(_inputs_like(net, images), training=False)
-        assert out.dtype == tf.float32, net.name
+        for tensor in out if isinstance(out, (list, tuple)) else [out]:
+            assert tensor.dtype == tf.float32, net.name
     if precision_name == "mixed_float16":
         assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
         assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
@@ -66,8 +67,11 @@ def test_mixed_precision_trains_with_float32_weights_and_outputs(name, precision
 
 def _inputs_like(network, images):
     """Inputs for `network`: images for image inputs, normal noise for the others."""
+    def shape(t):  # the input's own sizes; the images' where it takes any size
+        return tuple(images.shape[i + 1] if d is None else d for i, d in enumerate(t.shape[1:]))
+
     out = [images if len(t.shape) == 4 and t.shape[-1] == images.shape[-1]
-           else tf.random.normal((images.shape[0],) + tuple(t.shape[1:]))
+           else tf.random.normal((images.shape[0],) + shape(t))
            for t in network.inputs]
     return out if len(out) > 1 else out[0]
 
