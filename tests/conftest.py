@@ -66,6 +66,7 @@ def _available_memory():
     return None
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
 def pytest_xdist_auto_num_workers(config):
     """-n auto: one worker per core, at most MAX_WORKERS, and as many as memory holds.
     PYTEST_XDIST_AUTO_NUM_WORKERS=N still chooses N (pytest-xdist's own hook reads it)."""
@@ -80,13 +81,3 @@ def pytest_xdist_auto_num_workers(config):
     if memory is not None:
         workers = min(workers, int(memory // WORKER_MEMORY))
     return max(1, workers)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config):
-    """-n without --dist distributes with `loadgroup`: the tests marked
-    `xdist_group(NAME)` (those sharing an expensive module fixture) run in one worker, which
-    builds that fixture once; the others are spread one by one. An explicit --dist is kept."""
-    option = config.option
-    if getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no":
-        option.dist = "loadgroup"
