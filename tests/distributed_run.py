@@ -1,11 +1,15 @@
 """Trains tiny GANs under tf.distribute for tests/test_distribute.py (run as a subprocess).
 
-    python tests/distributed_run.py mirrored OUT.json
+    python tests/distributed_run.py mirrored OUT.json [--no-reference] [NAME ...]
     TF_CONFIG=... python tests/distributed_run.py multiworker OUT.json
 
-mirrored: two logical CPU devices; each architecture is trained for a few steps on one
-device and under MirroredStrategy from the same initial weights on the same global
-batches; OUT.json holds the largest weight difference per architecture.
+mirrored: two logical CPU devices; each architecture NAME (default: every generation
+architecture) is trained for a few steps on one device and under MirroredStrategy from the
+same initial weights on the same global batches. OUT.json holds, per architecture, the
+largest weight difference (NAME), the weight it is in (NAME_worst), how far the one-device
+run moved the weights (NAME_moved) and how far the replicated run did (NAME_replicated_moved).
+--no-reference: only the replicated run (only NAME_replicated_moved), where no comparison
+with one device is wanted.
 multiworker: this process is one worker; OUT.json holds its weights after training.
 """
 import json
@@ -47,22 +51,31 @@ def mirrored(out):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from kerasgan import zoo
 
+    args = sys.argv[3:]
+    reference = "--no-reference" not in args
+    names = [a for a in args if a != "--no-reference"] or zoo.list(kind="generation")
     result = {}
-    for name in sys.argv[3:] or zoo.list(kind="generation"):
-        single, initial = train(name)
+    for name in names:
+        single, initial = train(name) if reference else (None, None)
         strategy = tf.distribute.MirroredStrategy(
             ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
         with strategy.scope():
-            replicated, _ = train(name, initial)
+            replicated, start = train(name, initial)
         assert replicated.distribute_strategy.num_replicas_in_sync == 2
-        diffs = {v.path: float(np.abs(np.array(v) - np.array(w)).max())
-                 for v, w in zip(single.weights, replicated.weights)}
-        result[name] = max(diffs.values())
-        result[name + "_worst"] = max(diffs, key=diffs.get)
-        trainable = [i for i, v in enumerate(single.weights) if v.trainable]
-        result[name + "_moved"] = max(float(np.abs(np.array(single.weights[i]) - initial[i]).max())
-                                      for i in trainable)
+        result[name + "_replicated_moved"] = moved(replicated, start)
+        if reference:
+            diffs = {v.path: float(np.abs(np.array(v) - np.array(w)).max())
+                     for v, w in zip(single.weights, replicated.weights)}
+            result[name] = max(diffs.values())
+            result[name + "_worst"] = max(diffs, key=diffs.get)
+            result[name + "_moved"] = moved(single, initial)
     json.dump(result, open(out, "w"))
+
+
+def moved(gan, initial):
+    """The largest change of a trainable weight of `gan` from `initial` (its get_weights())."""
+    return max(float(np.abs(np.array(v) - w).max())
+               for v, w in zip(gan.weights, initial) if v.trainable)
 
 
 def multiworker(out):

@@ -70,7 +70,10 @@ def exported(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("arch", zoo.list())
+# The tests of one architecture's shared artifacts form one pytest-xdist group (one worker):
+# `exported` builds them once per worker.
+@pytest.mark.parametrize("arch", [
+    pytest.param(arch, marks=pytest.mark.xdist_group(f"export_{arch}")) for arch in zoo.list()])
 def test_every_architecture_exports_in_every_format(arch, exported):
     model, folder, report = exported(arch)
 
@@ -97,6 +100,7 @@ def test_every_architecture_exports_in_every_format(arch, exported):
                                         "dtype": "float32"}]
 
 
+@pytest.mark.xdist_group("export_dcgan")
 def test_tflite_matches_keras_on_new_inputs_and_names_its_tensors(exported):
     gan, folder, _ = exported("dcgan")
     path = folder / "generator_float32.tflite"
@@ -119,6 +123,7 @@ def test_saved_model_matches_keras_and_serves_a_fixed_batch(tmp_path):
         serve(latent=tf.constant(gan.latents(2, seed=3)))
 
 
+@pytest.mark.xdist_group("export_stylegan_lite")
 def test_stylegan_artifact_takes_its_noise_as_inputs(exported):
     gan, folder, _ = exported("stylegan_lite")  # noise strengths 0.5
     path = folder / "generator_float32.tflite"  # batch 1: run_tflite feeds it row by row
@@ -176,6 +181,7 @@ def inpainting_inputs(model, n, seed):
     return images.astype("float32"), mask
 
 
+@pytest.mark.xdist_group("export_inpainting")
 def test_inpainting_artifact_keeps_known_pixels_and_matches_keras(exported):
     model, folder, report = exported("inpainting")
     images, mask = inpainting_inputs(model, 3, seed=11)
@@ -237,6 +243,7 @@ def test_int8_inpainting_without_calibration_images_is_refused(tmp_path):
     assert not (tmp_path / "inpaint.tflite").exists() and not (tmp_path / "x").exists()
 
 
+@pytest.mark.xdist_group("export_inpainting")
 def test_device_runner_restores_an_image_without_tensorflow(exported, tmp_path):
     model, artifacts, _ = exported("inpainting")
     from PIL import Image
@@ -266,6 +273,7 @@ def test_device_runner_restores_an_image_without_tensorflow(exported, tmp_path):
     assert result.returncode == 2 and "--mask" in result.stderr
 
 
+@pytest.mark.xdist_group("export_stylegan_lite")
 def test_device_runner_reproduces_golden_output_without_tensorflow(exported, tmp_path):
     gan, artifacts, _ = exported("stylegan_lite")  # noise strengths 0.5: the noise matters
     result = run_device_side(artifacts / "generator_float32.tflite",
@@ -284,6 +292,7 @@ def test_device_runner_reproduces_golden_output_without_tensorflow(exported, tmp
     assert np.abs(grid - image_grid(gan.generate(4, seed=3))).max() <= 1
 
 
+@pytest.mark.xdist_group("export_cyclegan")
 def test_device_runner_translates_a_photo_and_fails_a_wrong_golden(exported, tmp_path):
     cyclegan, artifacts, _ = exported("cyclegan")
     from PIL import Image

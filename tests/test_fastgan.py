@@ -40,7 +40,7 @@ def snapshot(variables):
     return [np.array(v) for v in variables]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # its tests: one pytest-xdist group, trained once per run
 def trained():
     """A tiny FastGAN trained 30 steps (hinge loss, no augmentation: fixed targets) on 8
     fixed images: (gan, history, decoder weights before training)."""
@@ -54,6 +54,7 @@ def trained():
     keras.backend.clear_session()
 
 
+@pytest.mark.xdist_group("fastgan_trained")
 def test_reconstruction_loss_decreases_while_adversarial_losses_stay_finite(trained):
     gan, history, _ = trained
     recon = history["recon_loss"]
@@ -64,6 +65,7 @@ def test_reconstruction_loss_decreases_while_adversarial_losses_stay_finite(trai
     assert int(gan.step.numpy()) == EPOCHS * STEPS_PER_EPOCH
 
 
+@pytest.mark.xdist_group("fastgan_trained")
 def test_the_decoders_train_with_the_discriminator(trained):
     gan, _, before = trained
     moved = [not np.allclose(b, np.array(v))
@@ -107,6 +109,7 @@ def test_shapes_and_no_transposed_convolutions(image_size):
     assert [tuple(o.shape[1:]) for o in gan.decoder.outputs] == [(size, size, 3)] * 2
 
 
+@pytest.mark.xdist_group("fastgan_trained")
 def test_generator_output_is_in_range(trained):
     gan, _, _ = trained
     latents = 50.0 * gan.latents(8, seed=1)  # far out: tanh still bounds it
@@ -133,6 +136,7 @@ def test_quadrant_draws_are_keyed_and_cover_all_four():
     assert not np.array_equal(a, gan._quadrants(tf.constant(256), 1).numpy())
 
 
+@pytest.mark.xdist_group("fastgan_trained")
 def test_keras_file_and_folder_round_trips_keep_the_decoders(trained, tmp_path):
     gan, _, _ = trained
     path = str(tmp_path / "fastgan.keras")

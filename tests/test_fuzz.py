@@ -461,6 +461,7 @@ def check_load_image(path, value, kind, seconds, shape):
 REPRO_HINT = f"(reproduce: KERASGAN_FUZZ_SEED={SEED} KERASGAN_FUZZ_N={N_MUTANTS}; file names say how each was made)"
 
 
+# The tests of the corpus: one pytest-xdist group (one worker), which builds it once.
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     c = build_corpus(tmp_path_factory.mktemp("fuzz"))
@@ -497,6 +498,7 @@ def describe(corpus, path):
 # --------------------------------------------------------------------------- load_image, one file at a time
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_corpus_is_varied(corpus, single):
     """Guard against a fuzzer that only ever produces files Pillow rejects at once."""
     assert len(corpus.paths) >= 150 or N_MUTANTS < DEFAULT_N
@@ -509,6 +511,7 @@ def test_corpus_is_varied(corpus, single):
     assert len(reasons) >= 4, reasons  # empty, not recognised, truncated, decompression bomb, cannot decode ...
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_load_image_returns_array_or_raises_data_error(corpus, single):
     problems = []
     for path, ((kind, value), seconds) in single.items():
@@ -520,6 +523,7 @@ def test_load_image_returns_array_or_raises_data_error(corpus, single):
     assert not problems, "\n".join([REPRO_HINT] + problems)
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_no_file_escapes_image_open(corpus, single):
     escaped = [
         f"{describe(corpus, path)}: {type(value).__name__}: {value}"
@@ -529,11 +533,13 @@ def test_no_file_escapes_image_open(corpus, single):
     assert not escaped, "\n".join([REPRO_HINT] + escaped)
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_good_files_load(corpus, single):
     failed = [f"{describe(corpus, p)}: {single[p][0][1]}" for p in corpus.good if single[p][0][0] != "ok"]
     assert not failed, "\n".join(failed)
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_load_image_native_size_grey(corpus, single):
     """Other options on the files that decoded: native size, 1 channel, pad."""
     problems = []
@@ -570,6 +576,7 @@ def expected_outcome(corpus, single):
     return loaded, set(corpus.paths) - set(loaded)
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_folder_skips_and_names_every_bad_file(folder, single):
     (kind, images), seconds, record = call_with_deadline(data.load_image_folder, folder.root, SIZE)
     assert kind == "ok", f"load_image_folder: {kind} {images!r}"
@@ -590,6 +597,7 @@ def test_folder_skips_and_names_every_bad_file(folder, single):
     np.testing.assert_array_equal(images, np.stack([single[p][0][1] for p in loaded]))
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_folder_strict_names_every_bad_file(folder, single):
     (kind, error), _, _ = call_with_deadline(data.load_image_folder, folder.root, SIZE, strict=True)
     assert kind == "raised" and type(error) is DataError, f"{kind} {error!r}"
@@ -602,6 +610,7 @@ def test_folder_strict_names_every_bad_file(folder, single):
     assert listed_paths(folder, lines) == bad  # every one, not only the first few
 
 
+@pytest.mark.xdist_group("fuzz_corpus")
 def test_image_dataset_over_fuzzed_folder(folder, single):
     loaded, bad = expected_outcome(folder, single)
     (kind, ds), _, record = call_with_deadline(data.image_dataset, folder.root, SIZE, batch_size=4, shuffle=False)

@@ -124,6 +124,9 @@ def test_a_preset_without_hashes_is_refused(cache):
         zoo.load("my_tiny")
 
 
+# With the installed-wheel test: one pytest-xdist group (one worker), which loads each preset
+# once (the `presets` fixture).
+@pytest.mark.xdist_group("presets")
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_loads_by_name_and_matches_its_golden_output(name, presets):
     model = presets(name)  # zoo.load(name)
@@ -186,6 +189,7 @@ def wheel_check_input():
     return np.linspace(-1, 1, 2 * 16 * 16 * 3).reshape(2, 16, 16, 3).astype("float32")
 
 
+@pytest.mark.xdist_group("presets")
 def test_presets_load_from_an_installed_wheel(tmp_path, presets):
     """A non-editable install: the presets travel inside the wheel (kerasgan/presets/)."""
     wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
