@@ -1,8 +1,9 @@
 """Inpainting: fills the damaged regions of an image, for restoring paintings.
 
-A U-Net generator (pix2pix, Isola et al. 2017) sees the image with its missing pixels zeroed
-and the mask (1 = missing), and predicts the whole image; the result keeps the known pixels
-exactly and takes the prediction only inside the mask. A PatchGAN discriminator (pix2pix's,
+A U-Net generator (pix2pix, Isola et al. 2017) sees the image with its missing pixels filled
+smoothly from the known ones (pull-push) and the mask (1 = missing), and predicts a correction
+of that fill; the result keeps the known pixels exactly and takes the prediction only inside
+the mask. A PatchGAN discriminator (pix2pix's,
 shared with CycleGAN) judges patches of `[damaged image, mask, image]`, real or restored.
 Loss: adversarial + `l1_weight` (pix2pix's 100) x L1 of the prediction, the hole weighted
 `hole_weight` times the known pixels (Liu et al. 2018 use 6). Training is self-supervised on
@@ -34,6 +35,7 @@ from kerasgan import precision as precision_lib
 from kerasgan import zoo
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
+from kerasgan.layers import PullPushFill
 from kerasgan.models.cyclegan import patch_discriminator, tile_layout, tile_weights
 
 TILE_SIZE = 512  # restore's default tile side (a multiple of every generator's stride)
@@ -49,12 +51,17 @@ def unet_generator(channels=3, base_channels=32, depth=4, max_channels=256,
                    name="generator"):
     """`[image (H, W, channels), mask (H, W, 1)] -> image`: a U-Net of `depth` stride-2
     levels (H and W multiples of 2**depth), resize-convolution upsampling (no checkerboard),
-    skip connections, LeakyReLU, no normalisation, tanh output. Fully convolutional."""
+    skip connections, LeakyReLU, no normalisation. Fully convolutional.
+
+    The holes are first filled smoothly from the known pixels (`layers.PullPushFill`, as good
+    as OpenCV's Telea inpainting by PSNR); the U-Net sees that fill and the mask and adds a
+    correction to it. Its last convolution starts at zero, so an untrained generator already
+    returns the smooth fill, and training only has to learn texture and structure on top."""
     image = keras.Input((None, None, channels), name="image")
     mask = keras.Input((None, None, 1), name="mask")
     keep = layers.Rescaling(-1.0, offset=1.0, name="keep")(mask)  # 1 - mask
-    known = layers.Multiply(name="hide")([image, keep])
-    x = layers.Concatenate(name="damaged")([known, mask])
+    fill = PullPushFill(depth, dtype="float32", name="fill")([image, keep])
+    x = layers.Concatenate(name="damaged")([fill, mask])
     x = layers.LeakyReLU(0.2)(_conv(base_channels, 5, "enc0")(x))
     skips = [x]
     width = base_channels
@@ -71,8 +78,10 @@ def unet_generator(channels=3, base_channels=32, depth=4, max_channels=256,
         x = layers.LeakyReLU(0.2)(_conv(width, 3, f"up{level}")(x))
         x = layers.Concatenate()([x, skips[level - 1]])
         x = layers.LeakyReLU(0.2)(_conv(width, 3, f"dec{level}")(x))
-    x = _conv(channels, 3, "to_image")(x)
-    outputs = layers.Activation("tanh", dtype="float32", name="prediction")(x)
+    correction = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros",
+                               dtype="float32", name="to_image")(x)
+    x = layers.Add(dtype="float32", name="corrected")([fill, correction])
+    outputs = layers.Activation("hard_tanh", dtype="float32", name="prediction")(x)  # [-1, 1]
     return keras.Model([image, mask], outputs, name=name)
 
 
