@@ -87,7 +87,15 @@ def build_parser(parser_class=None):
                          help="one JSON object ({architectures: [...], presets: [...]}) for scripts")
 
     train = commands.add_parser("train", help="train an architecture on images")
-    train.add_argument("arch", help="architecture name (see `kerasgan list`)")
+    train.add_argument("arch", nargs="?",
+                       help="architecture name (see `kerasgan list`); with --from, the source's")
+    train.add_argument("--from", dest="start_from", metavar="PRESET_OR_RUN",
+                       help="fine-tune: start from this preset's (or finished run's) weights "
+                            "and architecture config, at half the recommended learning rate "
+                            "unless --lr is given")
+    train.add_argument("--freeze-d", type=_positive_int, metavar="N",
+                       help="with --from: freeze the discriminator's first N convolutions "
+                            "(FreezeD)")
     train.add_argument("--data", required=True,
                        help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT]")
     train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan): "
@@ -324,6 +332,9 @@ def cmd_train(args):
     """The run itself is `kerasgan.training.run`; here its settings come from the flags."""
     from kerasgan import training
 
+    if args.arch is None and args.start_from is None:
+        raise UsageError("train needs an architecture (see `kerasgan list`) or --from "
+                         "PRESET_OR_RUN.")
     fields = {name: value for name, value in vars(args).items()
               if name in TrainSettings.__dataclass_fields__}
     settings = TrainSettings(**fields, given=frozenset(_given_flags(args.argv)),

@@ -25,7 +25,10 @@ from kerasgan.runs import (_check_lock, _check_out_is_free, _check_set_values, _
 
 _UNTIL_BUDGET = 10**6  # --epochs when only --minutes / --kimg ends the run
 _POSITIVE_INTS = ("image_size", "epochs", "steps_per_epoch", "batch_size", "d_steps",
-                  "load_size", "sample_every")
+                  "load_size", "sample_every", "freeze_d")
+# Fine-tuning (`start_from`) trains with the recommended learning rates times this, unless
+# `lr` is given: a preset's weights are a good start that full-size steps would shake loose.
+FINE_TUNE_LR_SCALE = 0.5
 # name: (low, high, low_open, high_open), as the flags check them
 _NUMBERS = {"minutes": (0.0, math.inf, True, False), "kimg": (0.0, math.inf, True, False),
             "r1_gamma": (0.0, math.inf, False, False), "ema": (0.0, 1.0, True, True),
@@ -86,6 +89,8 @@ class TrainSettings:
     strategy: str = "none"
     deterministic: bool = False
     verbose: int = 1
+    start_from: str | None = None
+    freeze_d: int | None = None
     given: frozenset | None = None
     command_line: str | None = None
 
@@ -117,7 +122,7 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
-          verbose=None):
+          verbose=None, start_from=None, freeze_d=None):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
@@ -162,6 +167,13 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         strategy: "none" (default), "mirrored" (all local GPUs) or "multiworker".
         deterministic: TensorFlow op determinism: the same seed gives the same weights.
         verbose: Keras fit verbosity: 0, 1 (default, a progress bar) or 2.
+        start_from: fine-tune: a preset name or a model folder (a finished run) whose
+            weights (every network, the EMA generator too) and architecture config the run
+            starts from; `arch` may be None (the source's). The step counter starts at 0,
+            and without `lr` the learning rates are the recommended ones times
+            `FINE_TUNE_LR_SCALE`. `image_size` and `config` must agree with the source's.
+        freeze_d: fine-tune with the discriminator's first `freeze_d` convolutions (and
+            the layers before them) frozen (FreezeD, Mo et al. 2020).
 
     Returns:
         The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
@@ -196,9 +208,10 @@ def _checked(settings):
         raise UsageError(f"{name}={getattr(settings, name)!r}: expected {expected}.")
 
     values = {}
-    for name in ("arch", "data", "out", "data_b", "data_dir", "loss", "augment"):
+    for name in ("arch", "data", "out", "data_b", "data_dir", "loss", "augment", "start_from"):
         value = getattr(settings, name)
-        if value is None and name not in ("arch", "data", "out"):
+        if value is None and (name not in ("arch", "data", "out")
+                              or (name == "arch" and settings.start_from is not None)):
             continue
         if name in ("arch", "loss", "augment"):
             if not isinstance(value, str):
@@ -269,8 +282,96 @@ def _arch_config(settings, seed):
     return config
 
 
+def _fine_tune_source(settings):
+    """The model `--from` names (a preset, checked, or a model folder), loaded."""
+    from kerasgan import zoo
+
+    try:
+        source = zoo.load(settings.start_from)
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f"--from {settings.start_from}: expected a preset name "
+                         f"(`kerasgan list`) or a model folder; {error}") from error
+    arch = source.spec["architecture"]
+    if settings.arch is not None and settings.arch != arch:
+        raise UsageError(f"--from {settings.start_from} is a {arch!r} model, not "
+                         f"{settings.arch!r}: leave out the architecture or name {arch}.")
+    return source
+
+
+def _fine_tune_config(settings, source, seed):
+    """The source's architecture config (with the run's seed and recipe values): flags that
+    would change its networks are refused, all named in one line."""
+    config = dict(source.spec["config"])
+    differ = [f"--{flag.replace('_', '-')} {value} (it has {config.get(flag)})"
+              for flag, value in (("image_size", settings.image_size),
+                                  ("channels", settings.channels))
+              if value is not None and value != config.get(flag)]
+    differ += [f"--set {key}={value!r} (it has {config[key]!r})" if key in config else
+               f"--set {key}={value!r} (it has no {key})"
+               for key, value in settings.set if config.get(key, object()) != value]
+    if differ:
+        raise UsageError(f"--from {settings.start_from} keeps its networks, and these flags "
+                         f"differ from them: {'; '.join(differ)}. Leave them out (it trains at "
+                         f"{config.get('image_size')} px, on images of any size), or train "
+                         "from scratch.")
+    config.update({key: value for key, value in _arch_config(settings, seed).items()
+                   if key in ("seed", "ema_decay", "d_steps")})
+    return config
+
+
+def _copy_weights(source, gan):
+    """Every network's weights (EMA generator too) from `source` into `gan` (same spec)."""
+    targets = gan.weight_files()
+    for filename, network in source.weight_files().items():
+        targets[filename].set_weights(network.get_weights())
+
+
+def _is_convolution(layer):
+    import keras
+
+    inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+    return isinstance(inner, keras.layers.Conv2D)
+
+
+def _freeze_discriminator(gan, count):
+    """FreezeD: the discriminator's first `count` convolutions, and every layer before the
+    last of them, stop training (their batch statistics too)."""
+    if not count:
+        return
+    frozen = 0
+    for layer in gan.discriminator.layers:
+        if frozen == count:
+            break
+        layer.trainable = False
+        frozen += _is_convolution(layer)
+    if frozen < count:
+        raise UsageError(f"--freeze-d {count}: the discriminator of this model has only "
+                         f"{frozen} convolutions.")
+
+
+def _scaled_learning_rates(compile_args, scale):
+    """`d_optimizer` / `g_optimizer` of `compile_args` with constant learning rates times
+    `scale` (a schedule is kept as it is); missing ones are the default Adam(2e-4, 0.5)."""
+    import keras
+
+    for key in ("d_optimizer", "g_optimizer"):
+        optimizer = compile_args.get(key) or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        config = optimizer.get_config()
+        if isinstance(config.get("learning_rate"), (int, float)):
+            config["learning_rate"] = config["learning_rate"] * scale
+        compile_args[key] = type(optimizer).from_config(config)
+    return compile_args
+
+
 def _compile_args(settings, gan, total_steps):
     """The architecture's recommended compile arguments, overridden by the flags given."""
+    compile_args = _recommended_compile_args(settings, gan, total_steps)
+    if settings.start_from is not None and settings.lr is None:
+        compile_args = _scaled_learning_rates(compile_args, FINE_TUNE_LR_SCALE)
+    return compile_args
+
+
+def _recommended_compile_args(settings, gan, total_steps):
     import keras
 
     jit = {"auto": "auto", "on": True, "off": False}[settings.jit]
@@ -426,6 +527,15 @@ def run(settings):
     if settings.resume and settings.overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it; "
                          "pass one of them.")
+    source = None
+    if settings.resume and (settings.start_from is not None or settings.freeze_d is not None):
+        raise UsageError("--resume continues the run in --out with its own start and frozen "
+                         "layers; leave out --from and --freeze-d.")
+    if settings.start_from is not None:
+        source = _fine_tune_source(settings)
+        settings = dataclasses.replace(settings, arch=source.spec["architecture"])
+    elif settings.freeze_d is not None:
+        raise UsageError("--freeze-d freezes a pretrained discriminator: it needs --from.")
     _check_writable(settings.out)
     chief = _is_chief()
     # Checks that read only, before any TensorFlow work: nothing is written when one fails.
@@ -454,7 +564,8 @@ def run(settings):
             config = gan.spec["config"]
         else:
             seed = settings.seed if settings.seed is not None else random.randrange(2**31 - 1)
-            config = zoo.resolve_config(settings.arch, **_arch_config(settings, seed))
+            config = (_fine_tune_config(settings, source, seed) if source is not None else
+                      zoo.resolve_config(settings.arch, **_arch_config(settings, seed)))
             estimate = _training_bytes(settings.arch, config, settings.batch_size)
             if estimate:
                 _check_memory(estimate, f"training {settings.arch} at --image-size "
@@ -465,6 +576,10 @@ def run(settings):
             train_config = {"seed": seed, "batch_size": settings.batch_size, "flip": settings.flip,
                             "resize": settings.resize, "load_size": settings.load_size,
                             "data": str(settings.data), "data_b": settings.data_b}
+            if source is not None:
+                _copy_weights(source, gan)
+                _freeze_discriminator(gan, settings.freeze_d or 0)
+                train_config.update(start_from=settings.start_from, freeze_d=settings.freeze_d)
     if initial_epoch >= settings.epochs:
         raise UsageError(f"--resume: the run already finished {initial_epoch} epochs; raise "
                          f"--epochs above {initial_epoch} to train more.")
