@@ -210,6 +210,19 @@ def build_parser(parser_class=None):
     features.add_argument("--features", metavar="MODEL.keras",
                           help="any Keras model mapping images in [-1, 1] to feature vectors")
 
+    nearest = commands.add_parser("nearest", help="memorisation check: generated images "
+                                                  "beside their nearest training images")
+    nearest.add_argument("model", help="run directory, .keras file or preset name")
+    nearest.add_argument("--data", required=True,
+                         help="the training images: folder, .npz/.npy file or tfds:NAME")
+    nearest.add_argument("--out", required=True, help="image grid to write (.png, .jpg, ...)")
+    nearest.add_argument("--n", type=_positive_int, default=8, help="generated images (rows)")
+    nearest.add_argument("--k", type=_positive_int, default=3, help="neighbours per row")
+    nearest.add_argument("--seed", type=int, default=0)
+    nearest.add_argument("--features", metavar="MODEL.keras",
+                         help="a Keras model mapping images in [-1, 1] to feature vectors "
+                              "(default: pixels downscaled to 32x32)")
+
     export = commands.add_parser("export", help="write SavedModel / TFLite artifacts of a "
                                                 "generator, with a parity report")
     export.add_argument("model", help="run directory, .keras file or preset")
@@ -630,9 +643,28 @@ def cmd_export(args):
     return 1 if bad and args.strict else 0
 
 
+def cmd_nearest(args):
+    from kerasgan import nearest
+
+    _check_image_out(args.out)
+    gan = _load_model(args.model, "nearest")
+    grid, found = nearest.nearest_grid(gan, args.data, n=args.n, k=args.k, seed=args.seed,
+                                       features=args.features, return_result=True)
+    nearest.save_image(grid, args.out)
+    names = nearest.source_names(args.data, found.n_real)  # file names, else positions
+    for row, (indices, distances) in enumerate(zip(found.indices, found.distances), 1):
+        print(f"row {row}: " + ", ".join(f"{names[i] if names else f'#{i}'} ({d:.4f})"
+                                         for i, d in zip(indices, distances)))
+    space = args.features or "pixels downscaled to at most 32x32 (RMS difference)"
+    print(f"Wrote {os.path.abspath(args.out)}: {args.n} generated images (seed {args.seed}), "
+          f"each beside its {args.k} nearest of {found.n_real} images of {args.data}; "
+          f"distance in {space}")
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
             "translate": cmd_translate, "restore": cmd_restore, "evaluate": cmd_evaluate,
-            "export": cmd_export}
+            "export": cmd_export, "nearest": cmd_nearest}
 
 
 # Path errors that say the path given was wrong (exit code 2); other OSErrors (a full disk,
