@@ -223,6 +223,21 @@ def build_parser(parser_class=None):
                          help="a Keras model mapping images in [-1, 1] to feature vectors "
                               "(default: pixels downscaled to 32x32)")
 
+    walk = commands.add_parser("interpolate", help="a looping latent walk as a .gif or .mp4")
+    walk.add_argument("model", help="run directory, .keras file or preset name")
+    walk.add_argument("--out", required=True,
+                      help=".gif, or .mp4 where ffmpeg or OpenCV can encode it")
+    walk.add_argument("--n", type=_positive_int, default=4, help="images per frame")
+    walk.add_argument("--frames", type=_positive_int, default=60, help="frames of the loop")
+    walk.add_argument("--keyframes", type=int, default=4,
+                      help="latents each image walks through before it returns (>= 2)")
+    walk.add_argument("--seed", type=int, default=0)
+    walk.add_argument("--fps", type=_float_in(0, low_open=True), default=30.0)
+    walk.add_argument("--space", choices=("auto", "z", "w"), default="auto",
+                      help="auto: linear in w for StyleGAN-lite, spherical in z otherwise")
+    walk.add_argument("--truncation-psi", type=_float_in(), default=1.0,
+                      help="StyleGAN: truncation of the keyframes (default 1: off)")
+
     export = commands.add_parser("export", help="write SavedModel / TFLite artifacts of a "
                                                 "generator, with a parity report")
     export.add_argument("model", help="run directory, .keras file or preset")
@@ -662,9 +677,27 @@ def cmd_nearest(args):
     return 0
 
 
+def cmd_interpolate(args):
+    from kerasgan import walks
+
+    walks.check_animation(args.out, args.fps, args.frames)  # before any work
+    _check_output(args.out)
+    gan = _load_model(args.model, "interpolate")
+    walks.walk_space(gan, args.space)  # a model that cannot walk: one line
+    height, width, channels = gan.image_shape
+    _check_memory(args.frames * args.n * (height * width * channels * 5 + gan.latent_dim * 8),
+                  f"--frames {args.frames} of --n {args.n} images", "ask for fewer")
+    frames = walks.interpolate(gan, n=args.n, frames=args.frames, seed=args.seed,
+                               space=args.space, keyframes=args.keyframes,
+                               truncation_psi=args.truncation_psi)
+    walks.save_animation(frames, args.out, fps=args.fps)
+    print(walks.describe(args.out, gan, args))
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
             "translate": cmd_translate, "restore": cmd_restore, "evaluate": cmd_evaluate,
-            "export": cmd_export, "nearest": cmd_nearest}
+            "export": cmd_export, "nearest": cmd_nearest, "interpolate": cmd_interpolate}
 
 
 # Path errors that say the path given was wrong (exit code 2); other OSErrors (a full disk,
