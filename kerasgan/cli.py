@@ -174,6 +174,9 @@ def build_parser(parser_class=None):
                        help="TensorFlow op determinism: the same --seed gives the same weights")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity (1 = progress bar)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="log the losses, learning rates and sample grids per epoch to "
+                            "OUT/tensorboard/ (needs the tensorboard package)")
 
     sample = commands.add_parser("sample", help="write a grid of generated images")
     sample.add_argument("model", help="run directory, .keras file or preset name")

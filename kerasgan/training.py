@@ -34,7 +34,7 @@ _CHOICES = {"channels": (1, 3), "jit": ("auto", "on", "off"),
             "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
             "resize": ("crop", "pad"), "cache": ("auto", "memory", "disk"),
             "strategy": ("none", "mirrored", "multiworker"), "verbose": (0, 1, 2)}
-_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic")
+_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic", "tensorboard")
 _NOT_SETTINGS = ("arch", "given", "command_line")
 
 
@@ -86,6 +86,7 @@ class TrainSettings:
     strategy: str = "none"
     deterministic: bool = False
     verbose: int = 1
+    tensorboard: bool = False
     given: frozenset | None = None
     command_line: str | None = None
 
@@ -117,18 +118,20 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
-          verbose=None):
+          verbose=None, tensorboard=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
     `out` must be new or empty (or `overwrite=True`), and is locked while the run trains
     (`out/.kerasgan.lock`). The run writes a checkpoint every epoch and a sample grid every
-    `sample_every` epochs, stops at the `minutes` or `kimg` budget if given, and ends with the
-    model folder (`kerasgan.zoo.load(out)`) and its metadata.json. `resume=True` continues
-    the run in `out` from its newest loadable checkpoint, exactly where it stopped (mid-epoch
-    too: the data stream is keyed by the model's step), with the run's own settings: the
-    arguments that define the run (`config`, `image_size`, `batch_size`, `seed`, `loss`,
-    `lr`, ...) may be left out, and one given with another value than the run's is refused.
+    `sample_every` epochs and each epoch's logs to history.jsonl, stops at the `minutes` or
+    `kimg` budget if given, and ends with the model folder (`kerasgan.zoo.load(out)`), its
+    metadata.json and losses.png (every logged loss per epoch, over the whole run).
+    `resume=True` continues the run in `out` from its newest loadable checkpoint, exactly
+    where it stopped (mid-epoch too: the data stream is keyed by the model's step), with the
+    run's own settings: the arguments that define the run (`config`, `image_size`,
+    `batch_size`, `seed`, `loss`, `lr`, ...) may be left out, and one given with another
+    value than the run's is refused.
 
     Args:
         arch: the architecture (`kerasgan.zoo.list()`).
@@ -162,6 +165,9 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         strategy: "none" (default), "mirrored" (all local GPUs) or "multiworker".
         deterministic: TensorFlow op determinism: the same seed gives the same weights.
         verbose: Keras fit verbosity: 0, 1 (default, a progress bar) or 2.
+        tensorboard: log the losses and learning rates (`out/tensorboard/train`) and the
+            sample grids (`out/tensorboard/samples`) per epoch for TensorBoard; needs the
+            tensorboard package.
 
     Returns:
         The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
@@ -427,6 +433,8 @@ def run(settings):
         raise UsageError("--resume continues the run in --out and --overwrite replaces it; "
                          "pass one of them.")
     _check_writable(settings.out)
+    if settings.tensorboard:
+        _check_tensorboard()
     chief = _is_chief()
     # Checks that read only, before any TensorFlow work: nothing is written when one fails.
     if chief:
@@ -492,8 +500,31 @@ def run(settings):
             _release_lock(lock)
 
 
+def _check_tensorboard():
+    """--tensorboard needs the tensorboard package (tf.summary's implementation)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError("--tensorboard needs the tensorboard package, which is not "
+                         "installed: pip install tensorboard (or kerasgan[tensorboard]).")
+
+
+def _tensorboard_callbacks(settings, out, samples):
+    """--tensorboard: the learning rates into the logs and the sample grids, then Keras'
+    TensorBoard callback, which logs every loss (and the learning rates) per epoch."""
+    import keras
+
+    from kerasgan import callbacks
+
+    if not settings.tensorboard:
+        return []
+    log_dir = os.path.join(out, "tensorboard")
+    return [callbacks.TensorBoardImages(os.path.join(log_dir, "samples"), samples=samples),
+            keras.callbacks.TensorBoard(log_dir, write_graph=False)]
+
+
 def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
-    from kerasgan import callbacks, zoo
+    from kerasgan import callbacks, plots, zoo
 
     checkpoint_dir = os.path.join(out, "checkpoints")
     samples = _sample_callback(settings, gan, dataset, os.path.join(out, "samples"))
@@ -505,14 +536,18 @@ def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
     started = time.time()
     gan.fit(dataset, epochs=settings.epochs, steps_per_epoch=steps,
             initial_epoch=initial_epoch, shuffle=False, verbose=settings.verbose,
-            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples])
+            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples,
+                       callbacks.EpochLog(os.path.join(out, plots.HISTORY_FILE)),
+                       *_tensorboard_callbacks(settings, out, samples)])
     if nan_stop.stopped is not None:
+        _plot_losses(out)  # the plot shows where it went
         raise TrainingDiverged(nan_stop.message)
     if budget.stopped:
         print(f"Stopped after {budget.stopped} (step {int(gan.step.numpy())}); --resume "
               "continues the run.")
     metadata = _run_metadata(settings, gan, time.time() - started)
     zoo.save(gan, out, metadata=metadata, train=train_config)
+    losses = _plot_losses(out)  # after the model: a failed plot must not cost it
     if out != settings.out:
         shutil.rmtree(out, ignore_errors=True)
         return gan
@@ -520,7 +555,25 @@ def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
     print(f"Model: {os.path.abspath(out)}  (load with kerasgan.zoo.load)")
     if samples.last_path:
         print(f"Sample grid: {os.path.abspath(samples.last_path)}")
+    if losses:
+        print(f"Losses: {os.path.abspath(losses)}")
+    if settings.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir "
+              f"{os.path.join(os.path.abspath(out), 'tensorboard')}")
     return gan
+
+
+def _plot_losses(out):
+    """`out/losses.png` from the run's history.jsonl; its path, or None (a plot that
+    cannot be written is a warning: the run itself is saved)."""
+    from kerasgan import plots
+
+    try:
+        return plots.plot_run(out)
+    except (OSError, ValueError) as error:
+        print(f"kerasgan: warning: {os.path.join(out, plots.LOSSES_FILE)} was not written "
+              f"({type(error).__name__}: {error}).", file=sys.stderr)
+        return None
 
 
 def _training_data(settings, config, seed, skip_batches):
