@@ -233,7 +233,7 @@ def nearest_grid(model, data, n=8, k=3, seed=0, features=None, batch_size=256,
     """
     from kerasgan import callbacks
 
-    check_generation_model(model, "nearest_grid")
+    check_generation_model(model, "the memorisation check")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     if isinstance(data, np.ndarray):
