@@ -340,3 +340,112 @@ class RestorationGrid(keras.callbacks.Callback):
         rows = [np.stack([d, r, x]) for d, r, x in zip(damaged, restored, self.images)]
         path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
         self.last_path = save_grid(np.concatenate(rows), path, columns=3)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Appends each epoch's logs to `path` as one JSON object a line, `{"epoch": N, ...}`
+    (N counted from 1), flushed at once: the whole history of a run, across resumed
+    sessions; `kerasgan.plots.read_history` reads it back (a resumed run that went back to
+    an older checkpoint replaces the epochs it trains again)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1}
+        for key, value in (logs or {}).items():
+            if np.ndim(value) == 0:
+                try:
+                    record[key] = float(value)
+                except (TypeError, ValueError):
+                    continue
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def learning_rates(model):
+    """`{"generator": lr, "discriminator": lr}`: the current learning rates of a kerasgan
+    model's two optimizers (a schedule's value at the optimizer's step), where compiled."""
+    rates = {}
+    for name, optimizer in (("generator", getattr(model, "g_optimizer", None)),
+                            ("discriminator", getattr(model, "d_optimizer", None))):
+        if optimizer is None:
+            continue
+        try:
+            rates[name] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return rates
+
+
+class TensorBoardImages(keras.callbacks.Callback):
+    """The TensorBoard companion of a GAN's losses: each epoch, the learning rates and the
+    sample grid.
+
+    The learning rates go into the epoch's logs as `learning_rate_generator` and
+    `learning_rate_discriminator`, so that a `keras.callbacks.TensorBoard` listed AFTER
+    this callback logs them beside the losses (`epoch_learning_rate_generator`, ...). The
+    sample grid is written with `tf.summary.image` as "samples" into `log_dir` (a folder of
+    its own: `kerasgan train --tensorboard` uses `OUT/tensorboard/samples` beside Keras'
+    `OUT/tensorboard/train`). The grid is the one `samples` (the run's `SampleGrid`,
+    `TranslationGrid` or `RestorationGrid`, listed BEFORE this callback) wrote this epoch;
+    without `samples`, a grid of `n` images generated from fixed latents (`seed`) every
+    `every_n_epochs` epochs (generating models only). Needs the tensorboard package.
+
+    Example:
+        >>> log_dir = "runs/art/tensorboard"
+        >>> gan.fit(data, epochs=10, callbacks=[
+        ...     kerasgan.callbacks.TensorBoardImages(log_dir + "/samples"),
+        ...     keras.callbacks.TensorBoard(log_dir, write_graph=False)])
+    """
+
+    def __init__(self, log_dir, samples=None, n=16, seed=0, every_n_epochs=1):
+        super().__init__()
+        self.log_dir, self.samples, self.n, self.seed = log_dir, samples, n, seed
+        self.every_n_epochs = every_n_epochs
+        self._writer = None
+        self._logged_path = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        self._logged_path = getattr(self.samples, "last_path", None)
+
+    def _grid(self, epoch, logs):
+        if self.samples is not None:
+            path = getattr(self.samples, "last_path", None)
+            if path is None or path == self._logged_path or not os.path.isfile(path):
+                return None
+            from PIL import Image
+
+            self._logged_path = path
+            with Image.open(path) as image:
+                return np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "I;16")
+                                                else "RGB"))
+        if (epoch + 1) % self.every_n_epochs or _non_finite(logs) \
+                or getattr(self.model, "task", None) != "generation":
+            return None
+        return image_grid(self.model.generate(latents=self.model.latents(self.n, self.seed)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if logs is not None:
+            for name, rate in learning_rates(self.model).items():
+                logs[f"learning_rate_{name}"] = rate
+        grid = self._grid(epoch, logs)
+        if grid is None or self._writer is None:
+            return
+        if grid.ndim == 2:
+            grid = grid[..., None]
+        with self._writer.as_default():
+            tf.summary.image("samples", grid[None], step=epoch, max_outputs=1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

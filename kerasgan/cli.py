@@ -182,6 +182,9 @@ def build_parser(parser_class=None):
                        help="TensorFlow op determinism: the same --seed gives the same weights")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity (1 = progress bar)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="log the losses, learning rates and sample grids per epoch to "
+                            "OUT/tensorboard/ (needs the tensorboard package)")
 
     sample = commands.add_parser("sample", help="write a grid of generated images")
     sample.add_argument("model", help="run directory, .keras file or preset name")
@@ -217,6 +220,34 @@ def build_parser(parser_class=None):
                           help="Inception-V3 no-top weights file (needed offline)")
     features.add_argument("--features", metavar="MODEL.keras",
                           help="any Keras model mapping images in [-1, 1] to feature vectors")
+
+    nearest = commands.add_parser("nearest", help="memorisation check: generated images "
+                                                  "beside their nearest training images")
+    nearest.add_argument("model", help="run directory, .keras file or preset name")
+    nearest.add_argument("--data", required=True,
+                         help="the training images: folder, .npz/.npy file or tfds:NAME")
+    nearest.add_argument("--out", required=True, help="image grid to write (.png, .jpg, ...)")
+    nearest.add_argument("--n", type=_positive_int, default=8, help="generated images (rows)")
+    nearest.add_argument("--k", type=_positive_int, default=3, help="neighbours per row")
+    nearest.add_argument("--seed", type=int, default=0)
+    nearest.add_argument("--features", metavar="MODEL.keras",
+                         help="a Keras model mapping images in [-1, 1] to feature vectors "
+                              "(default: pixels downscaled to 32x32)")
+
+    walk = commands.add_parser("interpolate", help="a looping latent walk as a .gif or .mp4")
+    walk.add_argument("model", help="run directory, .keras file or preset name")
+    walk.add_argument("--out", required=True,
+                      help=".gif, or .mp4 where ffmpeg or OpenCV can encode it")
+    walk.add_argument("--n", type=_positive_int, default=4, help="images per frame")
+    walk.add_argument("--frames", type=_positive_int, default=60, help="frames of the loop")
+    walk.add_argument("--keyframes", type=int, default=4,
+                      help="latents each image walks through before it returns (>= 2)")
+    walk.add_argument("--seed", type=int, default=0)
+    walk.add_argument("--fps", type=_float_in(0, low_open=True), default=30.0)
+    walk.add_argument("--space", choices=("auto", "z", "w"), default="auto",
+                      help="auto: linear in w for StyleGAN-lite, spherical in z otherwise")
+    walk.add_argument("--truncation-psi", type=_float_in(), default=1.0,
+                      help="StyleGAN: truncation of the keyframes (default 1: off)")
 
     export = commands.add_parser("export", help="write SavedModel / TFLite artifacts of a "
                                                 "generator, with a parity report")
@@ -641,9 +672,46 @@ def cmd_export(args):
     return 1 if bad and args.strict else 0
 
 
+def cmd_nearest(args):
+    from kerasgan import nearest
+
+    _check_image_out(args.out)
+    gan = _load_model(args.model, "nearest")
+    grid, found = nearest.nearest_grid(gan, args.data, n=args.n, k=args.k, seed=args.seed,
+                                       features=args.features, return_result=True)
+    nearest.save_image(grid, args.out)
+    names = nearest.source_names(args.data, found.n_real)  # file names, else positions
+    for row, (indices, distances) in enumerate(zip(found.indices, found.distances), 1):
+        print(f"row {row}: " + ", ".join(f"{names[i] if names else f'#{i}'} ({d:.4f})"
+                                         for i, d in zip(indices, distances)))
+    space = args.features or "pixels downscaled to at most 32x32 (RMS difference)"
+    print(f"Wrote {os.path.abspath(args.out)}: {args.n} generated images (seed {args.seed}), "
+          f"each beside its {args.k} nearest of {found.n_real} images of {args.data}; "
+          f"distance in {space}")
+    return 0
+
+
+def cmd_interpolate(args):
+    from kerasgan import walks
+
+    walks.check_animation(args.out, args.fps, args.frames)  # before any work
+    _check_output(args.out)
+    gan = _load_model(args.model, "interpolate")
+    walks.walk_space(gan, args.space)  # a model that cannot walk: one line
+    height, width, channels = gan.image_shape
+    _check_memory(args.frames * args.n * (height * width * channels * 5 + gan.latent_dim * 8),
+                  f"--frames {args.frames} of --n {args.n} images", "ask for fewer")
+    frames = walks.interpolate(gan, n=args.n, frames=args.frames, seed=args.seed,
+                               space=args.space, keyframes=args.keyframes,
+                               truncation_psi=args.truncation_psi)
+    walks.save_animation(frames, args.out, fps=args.fps)
+    print(walks.describe(args.out, gan, args))
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
             "translate": cmd_translate, "restore": cmd_restore, "evaluate": cmd_evaluate,
-            "export": cmd_export}
+            "export": cmd_export, "nearest": cmd_nearest, "interpolate": cmd_interpolate}
 
 
 # Path errors that say the path given was wrong (exit code 2); other OSErrors (a full disk,

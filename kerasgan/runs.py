@@ -67,12 +67,18 @@ def _check_out_is_free(settings):
 def _clear_previous_run(out):
     """--overwrite: removes the files a previous run left in `out` that the new run would
     not replace by name (checkpoints and sample grids of other epochs, an EMA generator
-    this run may not have), so they cannot be taken for this run's. Nothing else."""
+    this run may not have, the epoch history, losses.png and TensorBoard event files), so
+    they cannot be taken for this run's. Nothing else."""
     from kerasgan import callbacks, zoo
 
-    names = [zoo.CONFIG_FILE, zoo.METADATA_FILE]
+    names = [zoo.CONFIG_FILE, zoo.METADATA_FILE, "history.jsonl", "losses.png"]
     names += [name for name in os.listdir(out) if name.endswith(".weights.h5")]
     paths = [os.path.join(out, name) for name in names]
+    for run in ("train", "samples"):  # --tensorboard's event files (named by time)
+        folder = os.path.join(out, "tensorboard", run)
+        if os.path.isdir(folder):
+            paths += [os.path.join(folder, n) for n in os.listdir(folder)
+                      if n.startswith("events.out.tfevents.")]
     checkpoints = os.path.join(out, "checkpoints")
     paths += [path for path, _ in callbacks.list_checkpoints(checkpoints)]
     paths.append(os.path.join(checkpoints, callbacks.FINGERPRINT_FILE))

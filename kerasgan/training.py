@@ -37,7 +37,7 @@ _CHOICES = {"channels": (1, 3), "jit": ("auto", "on", "off"),
             "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
             "resize": ("crop", "pad"), "cache": ("auto", "memory", "disk"),
             "strategy": ("none", "mirrored", "multiworker"), "verbose": (0, 1, 2)}
-_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic")
+_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic", "tensorboard")
 _NOT_SETTINGS = ("arch", "given", "command_line")
 
 
@@ -91,6 +91,7 @@ class TrainSettings:
     verbose: int = 1
     start_from: str | None = None
     freeze_d: int | None = None
+    tensorboard: bool = False
     given: frozenset | None = None
     command_line: str | None = None
 
@@ -122,18 +123,20 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
-          verbose=None, start_from=None, freeze_d=None):
+          verbose=None, start_from=None, freeze_d=None, tensorboard=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
     `out` must be new or empty (or `overwrite=True`), and is locked while the run trains
     (`out/.kerasgan.lock`). The run writes a checkpoint every epoch and a sample grid every
-    `sample_every` epochs, stops at the `minutes` or `kimg` budget if given, and ends with the
-    model folder (`kerasgan.zoo.load(out)`) and its metadata.json. `resume=True` continues
-    the run in `out` from its newest loadable checkpoint, exactly where it stopped (mid-epoch
-    too: the data stream is keyed by the model's step), with the run's own settings: the
-    arguments that define the run (`config`, `image_size`, `batch_size`, `seed`, `loss`,
-    `lr`, ...) may be left out, and one given with another value than the run's is refused.
+    `sample_every` epochs and each epoch's logs to history.jsonl, stops at the `minutes` or
+    `kimg` budget if given, and ends with the model folder (`kerasgan.zoo.load(out)`), its
+    metadata.json and losses.png (every logged loss per epoch, over the whole run).
+    `resume=True` continues the run in `out` from its newest loadable checkpoint, exactly
+    where it stopped (mid-epoch too: the data stream is keyed by the model's step), with the
+    run's own settings: the arguments that define the run (`config`, `image_size`,
+    `batch_size`, `seed`, `loss`, `lr`, ...) may be left out, and one given with another
+    value than the run's is refused.
 
     Args:
         arch: the architecture (`kerasgan.zoo.list()`).
@@ -174,6 +177,9 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
             `FINE_TUNE_LR_SCALE`. `image_size` and `config` must agree with the source's.
         freeze_d: fine-tune with the discriminator's first `freeze_d` convolutions (and
             the layers before them) frozen (FreezeD, Mo et al. 2020).
+        tensorboard: log the losses and learning rates (`out/tensorboard/train`) and the
+            sample grids (`out/tensorboard/samples`) per epoch for TensorBoard; needs the
+            tensorboard package.
 
     Returns:
         The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
@@ -537,6 +543,8 @@ def run(settings):
     elif settings.freeze_d is not None:
         raise UsageError("--freeze-d freezes a pretrained discriminator: it needs --from.")
     _check_writable(settings.out)
+    if settings.tensorboard:
+        _check_tensorboard()
     chief = _is_chief()
     # Checks that read only, before any TensorFlow work: nothing is written when one fails.
     if chief:
@@ -607,8 +615,31 @@ def run(settings):
             _release_lock(lock)
 
 
+def _check_tensorboard():
+    """--tensorboard needs the tensorboard package (tf.summary's implementation)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError("--tensorboard needs the tensorboard package, which is not "
+                         "installed: pip install tensorboard (or kerasgan[tensorboard]).")
+
+
+def _tensorboard_callbacks(settings, out, samples):
+    """--tensorboard: the learning rates into the logs and the sample grids, then Keras'
+    TensorBoard callback, which logs every loss (and the learning rates) per epoch."""
+    import keras
+
+    from kerasgan import callbacks
+
+    if not settings.tensorboard:
+        return []
+    log_dir = os.path.join(out, "tensorboard")
+    return [callbacks.TensorBoardImages(os.path.join(log_dir, "samples"), samples=samples),
+            keras.callbacks.TensorBoard(log_dir, write_graph=False)]
+
+
 def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
-    from kerasgan import callbacks, zoo
+    from kerasgan import callbacks, plots, zoo
 
     checkpoint_dir = os.path.join(out, "checkpoints")
     samples = _sample_callback(settings, gan, dataset, os.path.join(out, "samples"))
@@ -620,14 +651,18 @@ def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
     started = time.time()
     gan.fit(dataset, epochs=settings.epochs, steps_per_epoch=steps,
             initial_epoch=initial_epoch, shuffle=False, verbose=settings.verbose,
-            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples])
+            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples,
+                       callbacks.EpochLog(os.path.join(out, plots.HISTORY_FILE)),
+                       *_tensorboard_callbacks(settings, out, samples)])
     if nan_stop.stopped is not None:
+        _plot_losses(out)  # the plot shows where it went
         raise TrainingDiverged(nan_stop.message)
     if budget.stopped:
         print(f"Stopped after {budget.stopped} (step {int(gan.step.numpy())}); --resume "
               "continues the run.")
     metadata = _run_metadata(settings, gan, time.time() - started)
     zoo.save(gan, out, metadata=metadata, train=train_config)
+    losses = _plot_losses(out)  # after the model: a failed plot must not cost it
     if out != settings.out:
         shutil.rmtree(out, ignore_errors=True)
         return gan
@@ -635,7 +670,25 @@ def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
     print(f"Model: {os.path.abspath(out)}  (load with kerasgan.zoo.load)")
     if samples.last_path:
         print(f"Sample grid: {os.path.abspath(samples.last_path)}")
+    if losses:
+        print(f"Losses: {os.path.abspath(losses)}")
+    if settings.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir "
+              f"{os.path.join(os.path.abspath(out), 'tensorboard')}")
     return gan
+
+
+def _plot_losses(out):
+    """`out/losses.png` from the run's history.jsonl; its path, or None (a plot that
+    cannot be written is a warning: the run itself is saved)."""
+    from kerasgan import plots
+
+    try:
+        return plots.plot_run(out)
+    except (OSError, ValueError) as error:
+        print(f"kerasgan: warning: {os.path.join(out, plots.LOSSES_FILE)} was not written "
+              f"({type(error).__name__}: {error}).", file=sys.stderr)
+        return None
 
 
 def _training_data(settings, config, seed, skip_batches):
