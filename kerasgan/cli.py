@@ -234,6 +234,24 @@ def build_parser(parser_class=None):
                          help="a Keras model mapping images in [-1, 1] to feature vectors "
                               "(default: pixels downscaled to 32x32)")
 
+    project = commands.add_parser("project", help="find the latent from which a generator "
+                                                  "best reproduces an image (GAN inversion)")
+    project.add_argument("model", help="run directory, .keras file or preset name "
+                                       "(a generation model)")
+    project.add_argument("image", help="the image to reproduce (centre-cropped square and "
+                                       "resized to the model's size)")
+    project.add_argument("--out", required=True,
+                         help="the latent as .npz (latent, space, image, losses, noise_*); the "
+                              "reconstruction is written beside it as a .png")
+    project.add_argument("--steps", type=_positive_int, default=300)
+    project.add_argument("--space", choices=("auto", "w+", "w", "z"), default="auto",
+                         help="auto: w+ for stylegan_lite, z for the others")
+    project.add_argument("--feature-weight", type=_float_in(0.0), default=0.1,
+                         help="weight of the discriminator-feature term (0: pixels only)")
+    project.add_argument("--lr", type=_float_in(0.0, low_open=True), default=0.05)
+    project.add_argument("--seed", type=int, default=0,
+                         help="the noise inputs (stylegan_lite) and the random starts (z)")
+
     walk = commands.add_parser("interpolate", help="a looping latent walk as a .gif or .mp4")
     walk.add_argument("model", help="run directory, .keras file or preset name")
     walk.add_argument("--out", required=True,
@@ -439,7 +457,7 @@ def _check_kind(model, source, command):
         raise UsageError(f"{source} is not a kerasgan model (it is a Keras "
                          f"{type(model).__name__} model); `kerasgan {command}` needs a run "
                          "folder, a preset, or a .keras file saved from a kerasgan model.")
-    if command in ("sample", "evaluate") and model.task != "generation":
+    if command in ("sample", "evaluate", "project") and model.task != "generation":
         use = "translate" if model.task == "translation" else "restore"
         raise UsageError(f"{source} is an image-to-image model ({model.architecture or model.task})"
                          f": it {use}s images and has no latents to sample for `kerasgan "
@@ -709,9 +727,48 @@ def cmd_interpolate(args):
     return 0
 
 
+def cmd_project(args):
+    import numpy as np
+    from PIL import Image
+
+    from kerasgan import callbacks, data, projection
+
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out {args.out}: expected a file name ending in .npz.")
+    _check_output(args.out)
+    picture = os.path.splitext(args.out)[0] + ".png"
+    _check_output(picture, "the reconstruction")
+    model = _load_model(args.model, "project")
+    height, width, channels = model.image_shape
+    pixels = data.load_image(args.image, channels=channels)  # DataError (one line) if unreadable
+    side = min(pixels.shape[:2])
+    top, left = (pixels.shape[0] - side) // 2, (pixels.shape[1] - side) // 2
+    square = Image.fromarray(pixels[top:top + side, left:left + side].squeeze(-1)
+                             if channels == 1 else pixels[top:top + side, left:left + side])
+    target = np.asarray(square.resize((width, height), Image.LANCZOS), "float32")
+    target = target.reshape(height, width, channels) / 127.5 - 1.0
+    try:
+        projection.check_request(model, target, args.space, args.steps)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    result = projection.project(model, target, steps=args.steps, space=args.space,
+                                learning_rate=args.lr, feature_weight=args.feature_weight,
+                                seed=args.seed, verbose=1)
+    with callbacks.atomic_file(args.out) as tmp:
+        with open(tmp, "wb") as f:
+            projection.save(result, f)
+    callbacks.save_grid(np.stack([target, result.image]), picture, columns=2)
+    error = float(np.abs(result.image - target).mean())
+    print(f"Wrote {os.path.abspath(args.out)} ({result.space} latent, loss {result.losses[0]:.4f}"
+          f" -> {result.losses[-1]:.4f}, mean absolute pixel error {error:.4f} on [-1, 1]) and "
+          f"{os.path.abspath(picture)} (the image, then its reconstruction)")
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample,
             "translate": cmd_translate, "restore": cmd_restore, "evaluate": cmd_evaluate,
-            "export": cmd_export, "nearest": cmd_nearest, "interpolate": cmd_interpolate}
+            "export": cmd_export, "nearest": cmd_nearest, "interpolate": cmd_interpolate,
+            "project": cmd_project}
 
 
 # Path errors that say the path given was wrong (exit code 2); other OSErrors (a full disk,

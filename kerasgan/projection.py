@@ -46,7 +46,8 @@ def _is_stylegan(model):
     return isinstance(model, StyleGAN)
 
 
-def _check(model, target, space, steps):
+def check_request(model, target, space, steps):
+    """`target` as float32 if `project` can take these arguments, else a ValueError."""
     if model.task != "generation":
         raise ValueError(f"projection needs a generation model (latents -> images), got a "
                          f"{model.task} model.")
@@ -96,7 +97,7 @@ def project(model, target, steps=300, space="auto", learning_rate=0.05, feature_
     Returns:
         A `Projection`.
     """
-    target = _check(model, target, space, steps)
+    target = check_request(model, target, space, steps)
     stylegan = _is_stylegan(model)
     space = ("w+" if stylegan else "z") if space == "auto" else space
     with model.sampling():

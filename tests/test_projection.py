@@ -59,3 +59,30 @@ def test_an_image_outside_the_range_is_refused():
     model = zoo.create("vanilla", **zoo.tiny_config("vanilla"))
     with pytest.raises(ValueError, match=r"expected an image in \[-1, 1\]"):
         projection.project(model, np.full(model.image_shape, 255.0), verbose=0)
+
+
+def test_cli_project_writes_the_latent_and_the_reconstruction(tmp_path, capsys):
+    from PIL import Image
+
+    from kerasgan import cli
+
+    model = tiny("stylegan_lite")
+    zoo.save(model, tmp_path / "model")
+    photo = tmp_path / "photo.png"  # not square, not the model's size: centre-cropped, resized
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)) \
+        .save(photo)
+    out = tmp_path / "latent.npz"
+    assert cli.main(["project", str(tmp_path / "model"), str(photo), "--out", str(out),
+                     "--steps", "3"]) == 0
+    saved = np.load(out)
+    assert saved["latent"].shape == (model.num_ws, model.w_dim) and len(saved["losses"]) == 3
+    assert Image.open(tmp_path / "latent.png").size == (2 * 32, 32)  # image, reconstruction
+    assert "mean absolute pixel error" in capsys.readouterr().out
+
+    for arguments, message in [
+            (["--out", str(tmp_path / "x.png")], "expected a file name ending in .npz"),
+            (["--space", "z", "--out", str(tmp_path / "x.npz")], "project StyleGAN-lite in")]:
+        assert cli.main(["project", str(tmp_path / "model"), str(photo), *arguments]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and message in error, error
+    assert not (tmp_path / "x.npz").exists()
