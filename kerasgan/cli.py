@@ -298,6 +298,9 @@ def build_parser(parser_class=None):
                         help="LiteRT threads to time, comma-separated (default 1)")
     export.add_argument("--strict", action="store_true",
                         help="exit 1 when an artifact's error exceeds its tolerance")
+    export.add_argument("--keep-over-tolerance", action="store_true",
+                        help="write artifacts whose error exceeds their tolerance too (by "
+                             "default they are left out, and the report says why)")
     for command in commands.choices.values():  # `kerasgan COMMAND ... --debug` works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=argparse.SUPPRESS)
@@ -673,7 +676,7 @@ def cmd_export(args):
                            directions=args.direction, truncation_psi=args.truncation_psi,
                            calibration_images=_calibration_images(args, model),
                            image_size=args.image_size, latency_threads=args.threads,
-                           source=args.model)
+                           source=args.model, keep_over_tolerance=args.keep_over_tolerance)
     print(f"{'artifact':<34} {'size':>10} {'max err':>9} {'mean err':>9} {'tol':>8}  latency")
     for artifact in report["artifacts"]:
         latency = ", ".join(f"{ms:.2f} ms ({t} thr)" for t, ms in
@@ -683,9 +686,13 @@ def cmd_export(args):
               f"{artifact['tolerance']:>8.1e}  {latency}")
     bad = export.flagged(report)
     for artifact in bad:
-        print(f"kerasgan: warning: {artifact['path']}: max abs error "
-              f"{artifact['max_abs_error']:.3g} exceeds the tolerance {artifact['tolerance']:.3g}",
-              file=sys.stderr)
+        if "refused" in artifact:
+            print(f"kerasgan: warning: {artifact['path']} not written: {artifact['refused']} "
+                  "(--keep-over-tolerance writes it)", file=sys.stderr)
+        else:
+            print(f"kerasgan: warning: {artifact['path']}: max abs error "
+                  f"{artifact['max_abs_error']:.3g} exceeds the tolerance "
+                  f"{artifact['tolerance']:.3g}", file=sys.stderr)
     print(f"Wrote {os.path.join(os.path.abspath(args.out), export.REPORT_FILE)}")
     return 1 if bad and args.strict else 0
 

@@ -508,8 +508,14 @@ def _signature(target, batch_size, uint8_images):
 def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=1,
            uint8_images=False, directions=DIRECTIONS, truncation_psi=1.0,
            calibration_images=None, seed=0, tolerances=None, latency_threads=(1,),
-           image_size=None, source=None, parity_samples=PARITY_SAMPLES):
+           image_size=None, source=None, parity_samples=PARITY_SAMPLES,
+           keep_over_tolerance=False):
     """Writes every requested artifact of `model` into `out` and `out/export_report.json`.
+
+    An artifact whose error exceeds its tolerance is not written (a phone would draw
+    visibly other pictures than the model): the report keeps its entry with the error,
+    `"written": false` and the reason, and `flagged(report)` lists it. `keep_over_tolerance`
+    writes it anyway.
 
     For each artifact the report holds its path, size, signature, op list (TFLite), the max
     and mean absolute error against the Keras generator on `PARITY_SAMPLES` fixed inputs
@@ -565,7 +571,8 @@ def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=
     try:
         report = _export_into(work, model, targets, formats, quantizations, batch_size,
                               uint8_images, truncation_psi, calibration_images, seed,
-                              tolerances, latency_threads, source, parity_samples)
+                              tolerances, latency_threads, source, parity_samples,
+                              keep_over_tolerance)
         _move_into(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -610,7 +617,7 @@ def _move_into(work, out):
 
 def _export_into(out, model, targets, formats, quantizations, batch_size, uint8_images,
                  truncation_psi, calibration_images, seed, tolerances, latency_threads, source,
-                 parity_samples):
+                 parity_samples, keep_over_tolerance):
     report = {"source": os.fspath(source) if source else type(model).__name__,
               "architecture": getattr(model, "spec", {}).get("architecture"),
               "batch_size": batch_size, "uint8_images": bool(uint8_images),
@@ -649,6 +656,8 @@ def _export_into(out, model, targets, formats, quantizations, batch_size, uint8_
                               uint8_images),
                     "latency_ms_per_image": {str(t): _latency_ms(path, feed, t)
                                              for t in latency_threads}})
+                if not keep_over_tolerance:
+                    _refuse_over_tolerance(report["artifacts"][-1], path)
         if not keep_saved_model:
             shutil.rmtree(sm_dir)
     _write_bytes(json.dumps(report, indent=2).encode(), os.path.join(out, REPORT_FILE))
@@ -660,6 +669,19 @@ def _size(path):
                for root, _, files in os.walk(path) for f in files)
 
 
+def _refuse_over_tolerance(artifact, path):
+    """Removes the artifact at `path` if its error exceeds its tolerance, saying so in
+    `artifact`."""
+    artifact["written"] = artifact["within_tolerance"]
+    if not artifact["within_tolerance"]:
+        os.remove(path)
+        artifact["refused"] = (
+            f"max abs error {artifact['max_abs_error']:.3g} exceeds the tolerance "
+            f"{artifact['tolerance']:.3g} of {artifact['quantization']} on [-1, 1]: this "
+            "model's outputs change visibly under it")
+
+
 def flagged(report):
-    """The artifacts of a report whose error exceeds their tolerance."""
+    """The artifacts of a report whose error exceeds their tolerance (not written unless
+    the export kept them)."""
     return [a for a in report["artifacts"] if not a["within_tolerance"]]

@@ -55,7 +55,8 @@ def exported(tmp_path_factory):
     every format and quantization (`export.export`'s defaults); the tests below check these
     shared artifacts rather than export the same model again each. StyleGAN's noise
     strengths are set to 0.5 first (untrained they are 0), so that its artifacts are checked
-    with the noise inputs in use."""
+    with the noise inputs in use. Artifacts over their tolerance are kept (untrained tiny
+    models quantize badly to int8): these tests check every artifact's file."""
     cache = {}
 
     def get(arch):
@@ -65,7 +66,8 @@ def exported(tmp_path_factory):
                 set_noise_strength(model, 0.5)
             out = tmp_path_factory.mktemp(arch)
             cache[arch] = model, out, export.export(model, out,
-                                                    calibration_images=calibration(model))
+                                                    calibration_images=calibration(model),
+                                                    keep_over_tolerance=True)
         return cache[arch]
     return get
 
@@ -310,10 +312,21 @@ def test_device_runner_translates_a_photo_and_fails_a_wrong_golden(exported, tmp
     assert result.returncode == 1 and "FAILED" in result.stdout
 
 
-def test_a_tolerance_exceeded_is_flagged(tmp_path):
-    report = export.export(tiny("vanilla"), tmp_path, formats=["tflite"],
+def test_an_artifact_over_its_tolerance_is_not_written_unless_kept(tmp_path):
+    gan = tiny("vanilla")
+    report = export.export(gan, tmp_path / "a", formats=["tflite"],
                            quantizations=["float32", "dynamic"], tolerances={"dynamic": 0.0})
-    assert [a["quantization"] for a in export.flagged(report)] == ["dynamic"]
+    [dynamic] = export.flagged(report)
+    assert dynamic["quantization"] == "dynamic" and not dynamic["written"]
+    assert "exceeds the tolerance 0 of dynamic" in dynamic["refused"]
+    assert not (tmp_path / "a" / dynamic["path"]).exists()
+    assert (tmp_path / "a" / "generator_float32.tflite").exists()
+    on_disk = json.load(open(tmp_path / "a" / export.REPORT_FILE))
+    assert [a["written"] for a in on_disk["artifacts"]] == [True, False]
+
+    report = export.export(gan, tmp_path / "b", formats=["tflite"], quantizations=["dynamic"],
+                           tolerances={"dynamic": 0.0}, keep_over_tolerance=True)
+    assert export.flagged(report) and (tmp_path / "b" / "generator_dynamic.tflite").exists()
 
 
 def test_non_builtin_ops_are_an_error_that_names_them(tmp_path):
