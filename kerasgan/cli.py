@@ -265,42 +265,19 @@ def _choices(allowed, convert=str):
     return parse
 
 
-def _preset_entry(name):
-    """What `kerasgan list` says of preset `name`, from its config and metadata (unverified:
-    listing reads two small JSON files and loads nothing)."""
-    from kerasgan import zoo
-
-    entry = {"name": name, "architecture": None, "task": None, "data": None,
-             "size_bytes": None, "kid_x1000": None}
-    try:
-        folder = zoo.preset_path(name, verify=False)
-        entry["architecture"] = zoo.read_config(folder)["architecture"]
-        entry["task"] = zoo.kind(entry["architecture"])
-        metadata = zoo._read_metadata(folder)
-        entry["data"] = metadata.get("data")
-        entry["size_bytes"] = sum(os.path.getsize(os.path.join(folder, f))
-                                  for f in os.listdir(folder)
-                                  if os.path.isfile(os.path.join(folder, f)))
-        quality = metadata.get("quality") or {}
-        entry["kid_x1000"] = quality.get("kid_x1000",
-                                         quality.get("kid_x1000_photos_a2b_vs_paintings"))
-    except (OSError, ValueError, KeyError, TypeError):  # listed, with what could be read
-        pass
-    return entry
-
-
 def cmd_list(args):
-    from kerasgan import zoo
+    """Reads the registry and the presets' JSON files: no TensorFlow."""
+    from kerasgan import architectures, pretrained
 
-    architectures = [{"name": name, "task": zoo.kind(name),
-                      "image_size": zoo.resolve_config(name).get("image_size")}
-                     for name in zoo.list()]
-    presets = [_preset_entry(name) for name in zoo.list(pretrained=True)]
+    listed = [architectures.get(name) for name in architectures.names()]
+    architecture_rows = [{"name": a.name, "task": a.task, "image_size": a.image_size}
+                         for a in listed]
+    presets = [pretrained.summary(name) for name in pretrained.preset_names()]
     if args.json:
-        print(json.dumps({"architectures": architectures, "presets": presets}, indent=2))
+        print(json.dumps({"architectures": architecture_rows, "presets": presets}, indent=2))
         return 0
     print("Architectures (kerasgan train NAME ...):")
-    for a in architectures:
+    for a in architecture_rows:
         print(f"  {a['name']:<16} {a['task']:<12} default image_size={a['image_size']}")
     print("Pretrained presets (kerasgan sample|translate|restore NAME ...; KID x1000 on "
           "EfficientNet-Lite0 features, see each README.md):")
