@@ -1,5 +1,6 @@
 """Training callbacks that understand GANs: sample grids, NaN stop, atomic checkpoints."""
 import glob
+import importlib
 import json
 import math
 import os
@@ -10,6 +11,9 @@ import zipfile
 
 import numpy as np
 import keras
+
+# atomic_file / write_json: also kerasgan.callbacks.NAME, their first home.
+from kerasgan.files import atomic_file, write_json
 
 CHECKPOINT_PATTERN = "epoch-{epoch:04d}.keras"
 _CHECKPOINT_RE = re.compile(r"epoch-(\d+)\.keras$")
@@ -29,10 +33,6 @@ def image_grid(images, columns=None):
         r, col = divmod(i, columns)
         grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
     return grid[..., 0] if c == 1 else grid
-
-
-# Re-exported: kerasgan.callbacks.atomic_file / write_json were their first home.
-from kerasgan.files import TEMP_PREFIX, atomic_file, write_json  # noqa: E402,F401
 
 
 def save_grid(images, path, columns=None):
@@ -273,6 +273,7 @@ def load_latest_checkpoint(directory):
     A checkpoint that does not load (corrupt, truncated) is skipped with a warning naming
     it, and the previous one is tried.
     """
+    importlib.import_module("kerasgan.models")  # Keras finds kerasgan's classes once imported
     for path, epoch in reversed(list_checkpoints(directory)):
         try:
             return keras.models.load_model(path), epoch

@@ -1,7 +1,10 @@
-"""The architecture registry as data: names, kinds and default sizes are read without
-importing the model files; a model file is imported when a model is built."""
+"""The architecture registry as data, and the lazy package: names, kinds and listings are
+read without TensorFlow; a model file is imported when a model is built."""
 import inspect
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +52,30 @@ def test_an_unknown_architecture_is_refused_naming_the_valid_ones():
     with pytest.raises(ValueError, match="Unknown architecture 'gan9000'; valid names: cyclegan, "):
         zoo.kind("gan9000")
 
+
+# Runs in a fresh interpreter: this test process has TensorFlow loaded already.
+LAZY_PACKAGE = """
+import json, sys
+import kerasgan
+from kerasgan import zoo
+seen = {"version": kerasgan.__version__, "architectures": zoo.list(),
+        "presets": zoo.list(pretrained=True), "kind": zoo.kind("cyclegan")}
+seen["tensorflow_before"] = "tensorflow" in sys.modules or "keras" in sys.modules
+seen["gan"] = kerasgan.GAN.__name__
+seen["keras_after"] = "keras" in sys.modules
+seen["model_files_after"] = "kerasgan.models.stylegan" in sys.modules
+print(json.dumps(seen))
+"""
+
+
+def test_import_kerasgan_loads_tensorflow_only_when_a_keras_name_is_used():
+    result = subprocess.run([sys.executable, "-c", LAZY_PACKAGE], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["architectures"] == zoo.list() and seen["kind"] == "translation"
+    assert "dcgan_clipart64" in seen["presets"]
+    assert not seen["tensorflow_before"]
+    # kerasgan.GAN loads Keras and every model file: keras.models.load_model then finds
+    # kerasgan's classes in a .keras file, as when `import kerasgan` loaded everything.
+    assert seen["gan"] == "GAN" and seen["keras_after"] and seen["model_files_after"]
