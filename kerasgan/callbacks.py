@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import keras
 
+from kerasgan.errors import KerasganWarning
 # atomic_file / write_json: also kerasgan.callbacks.NAME, their first home.
 from kerasgan.files import atomic_file, write_json
 
@@ -194,7 +195,8 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         bad = _non_finite(logs)
         if bad:
-            warnings.warn(f"Not checkpointing epoch {epoch + 1}: {bad[0][0]} is {bad[0][1]}.")
+            warnings.warn(f"Not checkpointing epoch {epoch + 1}: {bad[0][0]} is {bad[0][1]}.",
+                          KerasganWarning)
             return
         path = os.path.join(self.directory, CHECKPOINT_PATTERN.format(epoch=epoch + 1))
         try:
@@ -205,7 +207,8 @@ class Checkpoint(keras.callbacks.Callback):
                     raise _Unverified(problem)
         except _Unverified as error:
             warnings.warn(f"Not checkpointing epoch {epoch + 1}: the written file did not "
-                          f"verify ({error}); the previous checkpoints are kept.")
+                          f"verify ({error}); the previous checkpoints are kept.",
+                          KerasganWarning)
             return
         self._prune(epoch + 1)
 
@@ -218,7 +221,7 @@ class Checkpoint(keras.callbacks.Callback):
             problem = verify_checkpoint(path) if epoch > written else None
             if problem:
                 warnings.warn(f"Removing {path}: newer than epoch {written} but damaged "
-                              f"({problem}).")
+                              f"({problem}).", KerasganWarning)
                 os.remove(path)
         others = [path for path, epoch in list_checkpoints(self.directory) if epoch != written]
         for path in others[:max(0, len(others) - (self.keep - 1))]:
@@ -279,7 +282,7 @@ def load_latest_checkpoint(directory):
             return keras.models.load_model(path), epoch
         except Exception as error:  # noqa: BLE001 - any unreadable file means: try older
             warnings.warn(f"Checkpoint {path} could not be loaded ({type(error).__name__}: "
-                          f"{str(error)[:200]}); trying the previous one.")
+                          f"{str(error)[:200]}); trying the previous one.", KerasganWarning)
     return None
 
 
