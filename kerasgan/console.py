@@ -50,6 +50,10 @@ def native_stderr_hidden(show=False):
     if show:
         yield
         return
+    if not _writes_to_descriptor_2(sys.stderr):  # Python's lines go elsewhere already
+        with _stderr_descriptor_silenced():
+            yield
+        return
     sys.stderr.flush()
     try:
         terminal = os.dup(2)
@@ -65,6 +69,13 @@ def native_stderr_hidden(show=False):
     finally:
         sys.stderr.close()
         sys.stderr = python_stderr
+
+
+def _writes_to_descriptor_2(stream):
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. pytest's capture: no descriptor
+        return False
 
 
 @contextlib.contextmanager
