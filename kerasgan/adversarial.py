@@ -18,8 +18,6 @@ import tensorflow as tf
 from kerasgan import precision as precision_lib
 from kerasgan.files import atomic_file
 
-TASKS = ("generation", "translation", "inpainting")
-
 
 class Stream:
     """Ids of the random streams of `AdversarialModel.key(stream, draw)`, 0-63, all here so
@@ -63,7 +61,7 @@ class AdversarialModel(keras.Model):
             own config, so a `.keras` file and a model folder share one spec.
     """
 
-    task = None  # one of TASKS
+    task = None  # one of kerasgan.architectures.TASKS
     truncates = False  # whether `export_signatures` takes a truncation_psi other than 1
     NETWORKS = ()  # constructor arguments that are Keras models, serialized in the config
 

@@ -1,5 +1,6 @@
 """Training callbacks that understand GANs: sample grids, NaN stop, atomic checkpoints."""
 import glob
+import importlib
 import json
 import math
 import os
@@ -10,6 +11,10 @@ import zipfile
 
 import numpy as np
 import keras
+
+from kerasgan.errors import KerasganWarning
+# atomic_file / write_json: also kerasgan.callbacks.NAME, their first home.
+from kerasgan.files import atomic_file, write_json
 
 CHECKPOINT_PATTERN = "epoch-{epoch:04d}.keras"
 _CHECKPOINT_RE = re.compile(r"epoch-(\d+)\.keras$")
@@ -29,10 +34,6 @@ def image_grid(images, columns=None):
         r, col = divmod(i, columns)
         grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
     return grid[..., 0] if c == 1 else grid
-
-
-# Re-exported: kerasgan.callbacks.atomic_file / write_json were their first home.
-from kerasgan.files import TEMP_PREFIX, atomic_file, write_json  # noqa: E402,F401
 
 
 def save_grid(images, path, columns=None):
@@ -194,7 +195,8 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         bad = _non_finite(logs)
         if bad:
-            warnings.warn(f"Not checkpointing epoch {epoch + 1}: {bad[0][0]} is {bad[0][1]}.")
+            warnings.warn(f"Not checkpointing epoch {epoch + 1}: {bad[0][0]} is {bad[0][1]}.",
+                          KerasganWarning)
             return
         path = os.path.join(self.directory, CHECKPOINT_PATTERN.format(epoch=epoch + 1))
         try:
@@ -205,7 +207,8 @@ class Checkpoint(keras.callbacks.Callback):
                     raise _Unverified(problem)
         except _Unverified as error:
             warnings.warn(f"Not checkpointing epoch {epoch + 1}: the written file did not "
-                          f"verify ({error}); the previous checkpoints are kept.")
+                          f"verify ({error}); the previous checkpoints are kept.",
+                          KerasganWarning)
             return
         self._prune(epoch + 1)
 
@@ -218,7 +221,7 @@ class Checkpoint(keras.callbacks.Callback):
             problem = verify_checkpoint(path) if epoch > written else None
             if problem:
                 warnings.warn(f"Removing {path}: newer than epoch {written} but damaged "
-                              f"({problem}).")
+                              f"({problem}).", KerasganWarning)
                 os.remove(path)
         others = [path for path, epoch in list_checkpoints(self.directory) if epoch != written]
         for path in others[:max(0, len(others) - (self.keep - 1))]:
@@ -273,12 +276,13 @@ def load_latest_checkpoint(directory):
     A checkpoint that does not load (corrupt, truncated) is skipped with a warning naming
     it, and the previous one is tried.
     """
+    importlib.import_module("kerasgan.models")  # Keras finds kerasgan's classes once imported
     for path, epoch in reversed(list_checkpoints(directory)):
         try:
             return keras.models.load_model(path), epoch
         except Exception as error:  # noqa: BLE001 - any unreadable file means: try older
             warnings.warn(f"Checkpoint {path} could not be loaded ({type(error).__name__}: "
-                          f"{str(error)[:200]}); trying the previous one.")
+                          f"{str(error)[:200]}); trying the previous one.", KerasganWarning)
     return None
 
 

@@ -94,7 +94,7 @@ def _clear_previous_run(out):
 def _remove_stale_temporaries(*folders):
     """Temporary files of a process killed while writing (the lock is ours: no one else is
     writing here)."""
-    from kerasgan.callbacks import TEMP_PREFIX
+    from kerasgan.files import TEMP_PREFIX
 
     for folder in folders:
         if os.path.isdir(folder):

@@ -1,125 +1,81 @@
-"""The model registry: architecture names -> builders, and run/preset folders on disk.
+"""The model zoo: architecture names -> models, and models <-> folders and presets.
 
-A saved model is a folder (as in keras-hub presets):
-    config.json              {"architecture": NAME, "config": {builder arguments}, "compile": {...}}
-    generator.weights.h5     generator weights
-    generator_ema.weights.h5 EMA generator weights (models trained with `ema_decay`)
-    discriminator.weights.h5 discriminator weights (for fine-tuning)
-    metadata.json            how it was made: command, data, steps, wall time, versions
+`create(name, **config)` builds a registered architecture, `load(...)` a preset, a model
+folder or a `.keras` file, `save(...)` writes a folder; `list()` names the architectures
+(`list(pretrained=True)`: the presets). The parts live in their own modules, each re-exported
+here so that `kerasgan.zoo.NAME` stays the one public place:
 
-A pretrained preset is such a folder whose metadata.json lists the SHA-256 of every file
-(`"files"`), plus a model card README.md: the top-level `zoo/` of the repository, installed
-as `kerasgan/presets/`. `load(name)` finds a preset by name (see `preset_path`) and checks
-every file before any is read.
+    kerasgan.architectures  the registry as data (what `kerasgan list` reads without TensorFlow)
+    kerasgan.model_folder   the folder format: config.json, weight files, metadata.json
+    kerasgan.pretrained     presets: lookup, SHA-256 checks, downloads, `save_preset`
 
-A preset's identity (its name, its cache folder) comes from where it was found: the name the
-user typed, or the basename of the folder given. Its metadata.json is never trusted with a
-path: only the SHA-256 of each file, and an `https://` URL to fetch missing files from. See
-SECURITY.md for what loading guarantees.
+Importing this module imports no TensorFlow; building or loading a model does.
 """
-import builtins
-import hashlib
-import inspect
-import json
+import importlib
 import os
-import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 
-import keras
+from kerasgan import architectures
+from kerasgan.architectures import TASKS
+from kerasgan.errors import PresetError
+from kerasgan.model_folder import (CONFIG_FILE, MAX_JSON_BYTES, METADATA_FILE, read_config,
+                                   save, save_config)
+from kerasgan.paths import CACHE_ENV  # the user cache of presets
+from kerasgan.pretrained import (DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_BYTES, PRESETS_DIR,
+                                 cache_dir, check_hdf5, is_hashed_preset, preset_names,
+                                 preset_path, save_preset, sha256, verify_preset)
 
-from kerasgan.adversarial import TASKS
-from kerasgan.files import TEMP_PREFIX, atomic_file
-from kerasgan.paths import CACHE_ENV, preset_cache_dir  # CACHE_ENV: user cache of presets
+__all__ = [  # the re-exported names too: kerasgan.zoo is their public place
+    "CACHE_ENV", "CONFIG_FILE", "DOWNLOAD_TIMEOUT_S", "KINDS", "MAX_DOWNLOAD_BYTES",
+    "MAX_JSON_BYTES", "METADATA_FILE", "PRESETS_DIR", "PresetError", "cache_dir", "create",
+    "kind", "list", "load", "preset_path", "read_config", "register", "resolve_config", "save",
+    "save_config", "save_preset", "sha256", "tiny_config", "verify_preset",
+]
 
-_BUILDERS = {}
-_TINY_CONFIGS = {}
-_KINDS = {}
 KINDS = TASKS  # latents -> images; images -> images (CycleGAN); damaged image + mask -> image
-_GAN_ARGUMENTS = ("d_steps", "ema_decay", "seed", "name")
-
-CONFIG_FILE = "config.json"
-METADATA_FILE = "metadata.json"
 
 
 def register(name, tiny=None, kind="generation"):
-    """Registers a builder `fn(**config) -> model` under `name`.
+    """Registers a builder `fn(**config) -> model` under `name` (an architecture of your own;
+    kerasgan's are rows of `kerasgan.architectures.BUILT_IN`).
 
     Args:
-        name: the registry name, e.g. "dcgan".
-        tiny: a small config that builds and trains in seconds; the shared tests run
-            every registered architecture with it.
-        kind: "generation" (a `GAN`: latents -> images) or "translation" (images -> images).
+        name: the registry name, e.g. "my_dcgan".
+        tiny: a small config that builds and trains in seconds.
+        kind: "generation" (a `GAN`: latents -> images), "translation" (images -> images)
+            or "inpainting" (damaged image + mask -> image).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
     def decorator(builder):
-        if name in _BUILDERS:
-            raise ValueError(f"Architecture {name!r} is already registered.")
-        _BUILDERS[name] = builder
-        _TINY_CONFIGS[name] = dict(tiny or {})
-        _KINDS[name] = kind
+        architectures.add(architectures.from_builder(name, builder, kind, tiny))
         return builder
     return decorator
 
 
-def list(kind=None, pretrained=False):  # noqa: A001 - `kerasgan.zoo.list()` is the public name
+def list_names(kind=None, pretrained=False):
     """The registered architecture names, sorted; only those of `kind` if given.
 
     With `pretrained=True`, the names of the pretrained presets instead (bundled with the
     package, or in the user cache), also filtered by the `kind` of their architecture."""
-    if pretrained:
-        names = set()
-        for root in _preset_roots():
-            try:
-                entries = os.listdir(root)
-            except OSError:  # an unreadable cache lists nothing rather than failing
-                continue
-            names.update(n for n in entries if _valid_preset_name(n)
-                         and os.path.isfile(os.path.join(root, n, METADATA_FILE)))
-        return sorted(n for n in names if kind is None or _preset_kind(n) == kind)
-    return sorted(name for name in _BUILDERS if kind is None or _KINDS[name] == kind)
+    return preset_names(kind) if pretrained else architectures.names(kind)
 
 
 def kind(name):
-    """"generation" or "translation": what architecture `name` maps from and to."""
-    _check_name(name)
-    return _KINDS[name]
+    """"generation", "translation" or "inpainting": what architecture `name` maps from and to."""
+    return architectures.get(name).task
 
 
 def tiny_config(name):
     """The registered test-sized config of architecture `name`."""
-    _check_name(name)
-    return dict(_TINY_CONFIGS[name])
-
-
-def _check_name(name):
-    if name not in _BUILDERS:
-        raise ValueError(f"Unknown architecture {name!r}; valid names: {', '.join(list())}.")
-
-
-def _jsonable(value):
-    return [_jsonable(v) for v in value] if isinstance(value, (tuple, builtins.list)) else value
+    return dict(architectures.get(name).tiny)
 
 
 def resolve_config(name, /, **config):
     """The full builder config for `name`: defaults filled in, unknown arguments refused.
 
     `name` is positional-only, so that `config` may hold the model's own `name`."""
-    _check_name(name)
-    params = inspect.signature(_BUILDERS[name]).parameters
-    known = [p for p in params if params[p].kind is not inspect.Parameter.VAR_KEYWORD]
-    unknown = sorted(set(config) - set(known) - set(_GAN_ARGUMENTS))
-    if unknown:
-        raise ValueError(f"Unknown argument(s) {unknown} for architecture {name!r}; "
-                         f"valid: {known + [a for a in _GAN_ARGUMENTS if a != 'name']}.")
-    resolved = {p: params[p].default for p in known}
-    resolved.update(config)
-    return {key: _jsonable(value) for key, value in resolved.items()}
+    return architectures.resolve_config(name, config)
 
 
 def create(architecture, /, **config):
@@ -129,60 +85,9 @@ def create(architecture, /, **config):
     (`create("dcgan", name="my_gan")`). The model keeps `architecture` and the resolved
     config as its own (`model.spec`), so that `save` writes a folder `load` rebuilds it from.
     """
-    config = resolve_config(architecture, **config)
-    return _BUILDERS[architecture](**config, architecture=architecture,
-                                   architecture_config=config)
-
-
-def _write_json(path, obj):
-    with atomic_file(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-
-
-def _spec(model):
-    spec = getattr(model, "spec", None)  # None also for a Keras model of another library
-    if spec is None:
-        raise ValueError("Only models built with kerasgan.zoo.create() or loaded with "
-                         "kerasgan.zoo.load() can be saved as a folder; use model.save(...) "
-                         "for a .keras file.")
-    return spec
-
-
-def save_config(gan, path, train=None):
-    """Writes `path/config.json`: the architecture, its arguments, the compile config and
-    (from the CLI) the training settings a resumed run must reuse."""
-    config = dict(_spec(gan))
-    compile_config = gan.get_compile_config()
-    if compile_config is not None:
-        config["compile"] = compile_config
-    if train is not None:
-        config["train"] = train
-    os.makedirs(path, exist_ok=True)
-    _write_json(os.path.join(path, CONFIG_FILE), config)
-
-
-def save(gan, path, metadata=None, train=None):
-    """Writes `gan` as a folder `load` reads: config, weights (`gan.weight_files()`) and
-    metadata.
-
-    Each file is written to a temporary name and renamed, so an interrupted save
-    leaves the previous files intact.
-    """
-    save_config(gan, path, train=train)
-    gan.save_folder_weights(path)
-    if metadata is not None:
-        _write_json(os.path.join(path, METADATA_FILE), metadata)
-
-
-def read_config(path):
-    config_path = os.path.join(path, CONFIG_FILE)
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{path!r} is not a kerasgan model folder: {CONFIG_FILE} is "
-                                "missing (a model folder is written by `kerasgan train --out` "
-                                "or kerasgan.zoo.save).")
-    return _read_json(config_path)
+    config = architectures.resolve_config(architecture, config)
+    return architectures.builder(architecture)(**config, architecture=architecture,
+                                               architecture_config=config)
 
 
 def load(path, for_training=False, *, url=None):
@@ -210,16 +115,16 @@ def load(path, for_training=False, *, url=None):
     """
     path = os.fspath(path)
     if str(path).endswith(".keras") and os.path.isfile(path):
-        return keras.models.load_model(path, compile=True, safe_mode=True)
+        return _load_keras_file(path)
     if not os.path.isdir(path):
         path = preset_path(path, url=url)
-    elif _is_preset(path) and "files" in _read_metadata(path):
+    elif is_hashed_preset(path):
         path = verify_preset(path, url=url)  # an explicit preset folder is checked too
     spec = read_config(path)
     gan = create(spec["architecture"], **spec["config"])
     for filename in gan.weight_files():
         if os.path.isfile(os.path.join(path, filename)):
-            _check_hdf5(os.path.join(path, filename))
+            check_hdf5(os.path.join(path, filename))
     gan.load_folder_weights(path)
     if for_training:
         compile_config = spec.get("compile")
@@ -230,388 +135,12 @@ def load(path, for_training=False, *, url=None):
     return gan
 
 
-# --------------------------------------------------------------------------- presets
-PRESETS_DIR = "presets"  # inside the installed package; the repository's zoo/ folder
+def _load_keras_file(path):
+    import keras
+
+    importlib.import_module("kerasgan.models")  # Keras finds kerasgan's classes once imported
+    return keras.models.load_model(path, compile=True, safe_mode=True)
 
 
-class PresetError(ValueError):
-    """A preset that is unknown, incomplete or fails its SHA-256 check."""
-
-
-MAX_JSON_BYTES = 16 << 20  # metadata.json / config.json: larger ones are refused unread
-MAX_DOWNLOAD_BYTES = 4 << 30  # all the files one load fetches, together
-DOWNLOAD_TIMEOUT_S = 60  # per connection attempt and per read
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def _read_json(path):
-    size = os.path.getsize(path)
-    if size > MAX_JSON_BYTES:
-        raise PresetError(f"{path} is {size} bytes; a kerasgan JSON file is at most "
-                          f"{MAX_JSON_BYTES} bytes.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except ValueError as error:  # invalid JSON or UTF-8
-        raise PresetError(f"{path} is not valid JSON ({error}).") from error
-
-
-def _read_metadata(folder):
-    metadata = _read_json(os.path.join(folder, METADATA_FILE))
-    if not isinstance(metadata, dict):
-        raise PresetError(f"{os.path.join(folder, METADATA_FILE)} must hold a JSON object.")
-    return metadata
-
-
-def cache_dir():
-    """The user cache of presets: `$KERASGAN_CACHE` or `~/.cache/kerasgan/presets`."""
-    return preset_cache_dir()
-
-
-def _cache_folder(name):
-    """`cache_dir()/name`, the only place files of preset `name` are ever written to."""
-    _check_preset_name(name)
-    root = cache_dir()
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise PresetError(f"The preset cache {root!r} is not a folder; set {CACHE_ENV} to a "
-                          "folder (it is created when needed) or unset it.")
-    return os.path.join(root, name)
-
-
-def _bundled_dirs():
-    package = os.path.dirname(os.path.abspath(__file__))
-    # An installed wheel has kerasgan/presets/; a source checkout has ../zoo/.
-    return [os.path.join(package, PRESETS_DIR), os.path.join(os.path.dirname(package), "zoo")]
-
-
-def _preset_roots():
-    return [d for d in _bundled_dirs() + [cache_dir()] if os.path.isdir(d)]
-
-
-def _preset_kind(name):
-    """The kind of preset `name`'s architecture; None when its config cannot be read."""
-    try:
-        return kind(read_config(preset_path(name, verify=False))["architecture"])
-    except (OSError, ValueError, KeyError, TypeError):  # an unreadable or foreign cache entry
-        return None
-
-
-def _is_preset(folder):
-    return os.path.isfile(os.path.join(folder, METADATA_FILE))
-
-
-def _valid_preset_name(name):
-    return (isinstance(name, str) and bool(name) and name == os.path.basename(name)
-            and "/" not in name and "\\" not in name and os.sep not in name
-            and not (os.altsep and os.altsep in name) and ":" not in name and "\0" not in name
-            and not name.startswith(".") and not name.endswith(".keras")
-            and name == name.strip())
-
-
-def _check_preset_name(name):
-    if not _valid_preset_name(name):
-        raise PresetError(f"{name!r} is not a valid preset name (one folder name: no path "
-                          "separator, ':' or leading '.').")
-
-
-def preset_path(name, verify=True, *, url=None):
-    """The folder of preset `name`, its files checked (and fetched if need be).
-
-    Resolution order: the presets bundled with the package, then the user cache
-    (`cache_dir()/name`). Files a preset's metadata lists but its folder lacks are fetched
-    (see `verify_preset`); the folder returned holds every file of the preset.
-    """
-    if not _valid_preset_name(name):
-        raise FileNotFoundError(f"No model folder at {name!r} (nor a .keras file there); "
-                                f"presets: {', '.join(list(pretrained=True)) or 'none'}.")
-    for folder in [os.path.join(root, name) for root in _bundled_dirs()]:
-        if _is_preset(folder):
-            return verify_preset(folder, name=name, url=url) if verify else folder
-    cached = _cache_folder(name)
-    if _is_preset(cached):
-        return verify_preset(cached, cached=True, name=name, url=url) if verify else cached
-    presets = list(pretrained=True)
-    raise PresetError(f"No model folder, .keras file or preset named {name!r}. Presets: "
-                      f"{', '.join(presets) or 'none installed'}; architectures (build one "
-                      f"with kerasgan.zoo.create): {', '.join(list())}.")
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _same_folder(a, b):
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _listed_files(metadata, name, folder):
-    files = metadata.get("files")
-    if not isinstance(files, dict) or CONFIG_FILE not in files:
-        raise PresetError(f"Preset {name!r} ({folder}): metadata.json must list the SHA-256 of "
-                          f"every file under \"files\", {CONFIG_FILE} included.")
-    for filename, expected in files.items():
-        if not _valid_preset_name(filename) or filename == METADATA_FILE:
-            raise PresetError(f"Preset {name!r}: bad file name {filename!r} in metadata.json.")
-        if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
-            raise PresetError(f"Preset {name!r}: the SHA-256 of {filename} in metadata.json is "
-                              f"not 64 lowercase hex digits ({expected!r}).")
-    return files
-
-
-def verify_preset(folder, cached=False, *, name=None, url=None):
-    """Checks every file a preset's metadata lists against its SHA-256; returns the folder
-    that holds all of them (`folder`, or the preset's cache folder, see below).
-
-    The preset's name is `name` (as the user typed it) or else the basename of `folder`,
-    never its metadata's `"name"`; its cache folder is `cache_dir()/name`.
-
-    - A file present but wrong raises `PresetError` naming it. It is deleted only when
-      `folder` is the preset's cache folder and was found there by name (`cached=True`,
-      as `preset_path` does), so the next load fetches it again; a file of any other
-      folder (an explicit folder, a bundled preset) is never deleted nor changed.
-    - Missing files are downloaded from `url`, else from the metadata's `"url"` (which
-      must be `https://`), each into a temporary file in the preset's cache folder, checked
-      against its SHA-256 (a bad download is deleted) and only then renamed into place.
-      A preset found in the cache is completed there. An explicit folder or a bundled
-      preset is never written to: the preset is completed in its cache folder instead
-      (its present files copied there, checked), and that folder is returned - refused if
-      the cache folder holds anything else than this same preset (another metadata.json).
-    """
-    folder = os.fspath(folder)
-    if name is None:
-        name = os.path.basename(os.path.abspath(folder))
-    metadata = _read_metadata(folder)
-    files = _listed_files(metadata, name, folder)
-    in_cache = bool(cached) and _valid_preset_name(name) and \
-        _same_folder(folder, os.path.join(cache_dir(), name))
-    missing = []
-    for filename, expected in sorted(files.items()):  # every present file first: no fetch
-        path = os.path.join(folder, filename)         # happens for a preset that is refused
-        if not os.path.isfile(path):
-            missing.append(filename)
-            continue
-        actual = sha256(path)
-        if actual != expected:
-            if in_cache:
-                os.remove(path)  # a bad copy inside this preset's own cache folder
-            raise PresetError(
-                f"Preset {name!r}: {filename} failed its SHA-256 check (expected {expected}, "
-                f"got {actual}); the preset is refused"
-                + (" and the bad cached copy was deleted." if in_cache else "."))
-    if not missing:
-        return folder
-    if not _valid_preset_name(name):
-        raise PresetError(f"Preset folder {folder} lacks {', '.join(missing)}, and its name "
-                          f"{name!r} is not a preset name to fetch them into the cache under; "
-                          "rename the folder.")
-    home = _cache_folder(name)
-    source = _source_url(metadata, name, missing, url)
-    budget = [MAX_DOWNLOAD_BYTES]
-    if in_cache or _same_folder(folder, home):  # completed in place: only new files written
-        for filename in missing:
-            _download(source, name, filename, files[filename], home, budget)
-        return folder
-    written = _claim_cache_folder(folder, home, name)
-    try:
-        for filename, expected in sorted(files.items()):
-            target = os.path.join(home, filename)
-            if os.path.isfile(target) and sha256(target) == expected:
-                continue  # completed by an earlier load
-            if filename in missing:
-                _download(source, name, filename, expected, home, budget)
-            else:
-                _copy_checked(os.path.join(folder, filename), name, filename, expected, home)
-            if written:
-                written.append(filename)
-    except BaseException:
-        for filename in reversed(written):  # a cache folder this call created: undone
-            if os.path.isfile(os.path.join(home, filename)):
-                os.remove(os.path.join(home, filename))
-        if written:
-            try:
-                os.rmdir(home)
-            except OSError:
-                pass
-        raise
-    return home
-
-
-def _claim_cache_folder(folder, home, name):
-    """Makes `home` the cache folder of the preset in `folder`: created (or found empty) and
-    given a copy of its metadata.json, or already holding that same metadata.json; anything
-    else is refused. Returns the files written into it (to undo if the load fails)."""
-    with open(os.path.join(folder, METADATA_FILE), "rb") as f:
-        metadata_bytes = f.read()
-    try:
-        os.makedirs(home, exist_ok=True)
-        entries = os.listdir(home)
-    except OSError as error:
-        raise PresetError(f"Preset {name!r}: cannot use its cache folder {home} "
-                          f"({error}).") from error
-    if METADATA_FILE in entries:
-        with open(os.path.join(home, METADATA_FILE), "rb") as f:
-            if f.read() == metadata_bytes:
-                return []
-    elif not [e for e in entries if not e.startswith(".")]:  # empty, or temporary files
-        _write_bytes(home, METADATA_FILE, metadata_bytes)
-        return [METADATA_FILE]
-    raise PresetError(f"Preset {name!r} ({folder}) lacks files, and its cache folder {home} "
-                      "holds something else; remove that folder (or rename yours) and load "
-                      "it again.")
-
-
-def _write_bytes(folder, filename, data):
-    with atomic_file(os.path.join(folder, filename)) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-
-def _copy_checked(path, name, filename, expected, home):
-    with atomic_file(os.path.join(home, filename)) as tmp:
-        shutil.copyfile(path, tmp)
-        actual = sha256(tmp)
-        if actual != expected:  # changed since it was checked
-            raise PresetError(f"Preset {name!r}: {filename} failed its SHA-256 check while "
-                              f"copied into {home} (expected {expected}, got {actual}).")
-
-
-def _source_url(metadata, name, missing, url):
-    """The URL (or local folder) to fetch missing files from: `url` the user passed, else
-    the metadata's `"url"`, which must be https://."""
-    if url is not None:
-        url = os.fspath(url)
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-        if scheme in ("https", "file") or os.path.isdir(url):
-            return url
-        raise PresetError(f"Preset {name!r}: cannot fetch from {url!r}; url= must be an "
-                          "https:// or file:// URL or a local folder.")
-    url = metadata.get("url")
-    if not url:
-        raise PresetError(f"Preset {name!r} lacks {', '.join(missing)} and its metadata has no "
-                          "\"url\" to fetch it from.")
-    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme.lower() != "https" or not parts.hostname:
-        raise PresetError(f"Preset {name!r} lacks {', '.join(missing)} and its metadata \"url\" "
-                          f"{url!r} is not an https:// URL; refused (pass url= to "
-                          "kerasgan.zoo.load to fetch from a place you choose).")
-    return url
-
-
-class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(req.full_url).scheme == "https" and \
-                urllib.parse.urlsplit(newurl).scheme.lower() != "https":
-            raise urllib.error.HTTPError(newurl, code, "a redirect away from https:// refused",
-                                         headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _open_source(source, filename):
-    if os.path.isdir(source):  # a local folder the user passed
-        return open(os.path.join(source, filename), "rb")
-    url = source.rstrip("/") + "/" + urllib.parse.quote(filename)
-    opener = urllib.request.build_opener(_HttpsOnlyRedirects)
-    return opener.open(url, timeout=DOWNLOAD_TIMEOUT_S)
-
-
-def _download(source, name, filename, expected, home, budget):
-    """Fetches `filename` into a temporary file in `home` (the preset's cache folder),
-    checks its SHA-256 and renames it into place; a bad or partial download is deleted."""
-    try:
-        os.makedirs(home, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".download-", dir=home)
-    except OSError as error:
-        raise PresetError(f"Preset {name!r}: cannot write to its cache folder {home} "
-                          f"({error}).") from error
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _open_source(source, filename) as src:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                budget[0] -= len(block)
-                if budget[0] < 0:
-                    raise PresetError(f"Preset {name!r}: downloading {filename} exceeded "
-                                      f"{MAX_DOWNLOAD_BYTES} bytes in all; refused.")
-                digest.update(block)
-                out.write(block)
-        actual = digest.hexdigest()
-        if actual != expected:
-            raise PresetError(
-                f"Preset {name!r}: {filename} failed its SHA-256 check (expected {expected}, "
-                f"got {actual}); the preset is refused and the download was deleted.")
-        os.replace(tmp, os.path.join(home, filename))
-    except PresetError:
-        raise
-    except Exception as error:  # offline, 404, ...: say what could not be fetched
-        raise PresetError(f"Preset {name!r}: could not download {filename} from {source} "
-                          f"({error}).") from error
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _check_hdf5(path):
-    """Refuses an HDF5 weights file that refers to data outside itself: an external link,
-    a dataset stored in external files, or a virtual dataset (reading any of them would
-    read another file). Recent Keras refuses these too while loading; older Keras (this
-    package allows 3.3 and later) does not, and a preset's SHA-256 covers only the file."""
-    import h5py  # a Keras dependency
-
-    problems = []
-
-    def visit(link_name, info):
-        if info.type == h5py.h5l.TYPE_EXTERNAL:
-            problems.append(f"{link_name.decode(errors='replace')} is an external link")
-        return None
-
-    def visit_object(object_name, obj):
-        if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
-            problems.append(f"{object_name} is stored outside the file")
-        return None
-
-    try:
-        with h5py.File(path, "r") as f:
-            f.id.links.visit(visit, info=True)
-            f.visititems(visit_object)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise PresetError(f"{path} is not a readable HDF5 weights file ({error}).") from error
-    if problems:
-        raise PresetError(f"{path} refers to data outside itself ({'; '.join(problems[:3])}); "
-                          "refused.")
-
-
-def save_preset(model, path, metadata, card=None, extra_files=()):
-    """Writes `model` as a preset folder: config, weights, `metadata.json` with the SHA-256
-    of every file, and the model card `README.md` (`card`, Markdown).
-
-    The generator weights are the EMA generator's where the model has one (the weights to
-    sample with and to fine-tune from); the discriminator's are kept for fine-tuning.
-    `extra_files` (e.g. a sample grid) are copied in and hashed too.
-    """
-    if os.path.exists(path):
-        raise FileExistsError(f"{path} exists; remove it first.")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)  # renamed to `path` when complete
-    try:
-        _write_preset_files(model, tmp, metadata, card, extra_files)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def _write_preset_files(model, tmp, metadata, card, extra_files):
-    save_config(model, tmp)
-    model.save_folder_weights(tmp, for_preset=True)
-    for file in extra_files:
-        shutil.copy(file, tmp)
-    if card is not None:
-        with open(os.path.join(tmp, "README.md"), "w") as f:
-            f.write(card)
-    files = {f: sha256(os.path.join(tmp, f)) for f in sorted(os.listdir(tmp))}
-    _write_json(os.path.join(tmp, METADATA_FILE), {**metadata, "files": files})
+# The public name, bound last: no function of this module needs the builtin `list`.
+list = list_names  # noqa: A001

@@ -15,6 +15,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         _cores = os.cpu_count() or 1
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, _cores // _workers)))
 
+import importlib  # noqa: E402
+
+# Before any test module is imported: `import kerasgan` sets TensorFlow's environment
+# (TF_ENABLE_ONEDNN_OPTS, ...) before TF loads. It loads no TensorFlow itself (the package
+# is lazy), so the pytest-xdist controller, which runs no tests, stays light.
+importlib.import_module("kerasgan")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -24,17 +31,6 @@ MAX_WORKERS = 4
 # Memory per worker, for -n auto: peak resident size measured at 1.6 GB (a worker plus the
 # TensorFlow subprocess some tests start, e.g. tests/test_distribute.py's two workers).
 WORKER_MEMORY = 2.5 * 2**30
-
-
-def pytest_configure(config):
-    """`import kerasgan` before any test module is imported: it sets TensorFlow's environment
-    before TF loads. Not in the pytest-xdist controller (-n), which runs no tests: it would
-    load TensorFlow (~10 s of CPU, 0.6 GB) for nothing, beside the workers starting."""
-    controller = (not os.environ.get("PYTEST_XDIST_WORKER")
-                  and getattr(config.option, "dist", "no") != "no"
-                  and getattr(config.option, "tx", None) and not config.option.collectonly)
-    if not controller:
-        import kerasgan  # noqa: F401
 
 
 def pytest_collection_finish(session):

@@ -15,7 +15,7 @@ multiworker: this process is one worker; OUT.json holds its weights after traini
 import json
 import sys
 
-import kerasgan  # noqa: F401  (first: sets TensorFlow's environment)
+from kerasgan import zoo  # first: importing kerasgan sets TensorFlow's environment
 import numpy as np
 import tensorflow as tf
 
@@ -29,7 +29,6 @@ def data(shape):
 
 def train(name, initial_weights=None):
     import keras
-    from kerasgan import zoo
 
     keras.utils.set_random_seed(0)
     gan = zoo.create(name, **zoo.tiny_config(name), seed=5)
@@ -49,7 +48,6 @@ def train(name, initial_weights=None):
 def mirrored(out):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from kerasgan import zoo
 
     args = sys.argv[3:]
     reference = "--no-reference" not in args

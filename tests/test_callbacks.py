@@ -59,7 +59,7 @@ def test_nan_stop_names_the_loss_and_batch_and_keeps_the_good_checkpoint(tmp_pat
     epoch, batch, key, _ = stop.stopped
     assert (epoch, batch) == (1, 2)  # stopped on the poisoned batch, not later
     assert key in ("d_loss", "g_loss", "real_score", "fake_score")
-    assert f"at epoch 2, batch 3" in stop.message
+    assert "at epoch 2, batch 3" in stop.message
     assert int(gan.step.numpy()) == 6 + 3
     path, saved_epoch = callbacks.latest_checkpoint(str(tmp_path))
     assert saved_epoch == 1

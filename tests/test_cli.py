@@ -1,6 +1,7 @@
 """The `kerasgan` command end to end on a tiny folder of images."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -141,3 +142,73 @@ def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsy
     (tmp_path / "notes.png").write_text("not an image")
     assert cli.main(["translate", run, str(tmp_path / "notes.png"), "--out", out]) == 2
     assert "notes.png" in capsys.readouterr().err
+
+
+# Runs in a fresh interpreter: this test process has TensorFlow loaded already.
+WITHOUT_TENSORFLOW = """
+import contextlib, io, json, sys
+from kerasgan import cli
+
+def exit_code(argv):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return cli.main(argv)
+        except SystemExit as exit:
+            return exit.code
+
+listing = io.StringIO()
+with contextlib.redirect_stdout(listing):
+    cli.main(["list", "--json"])
+print(json.dumps({"listing": json.loads(listing.getvalue()),
+                  "help": exit_code(["--help"]), "train_help": exit_code(["train", "--help"]),
+                  "bad_argument": exit_code(["train", "dcgan", "--epochs", "0"]),
+                  "loaded": sorted(m for m in ("tensorflow", "keras") if m in sys.modules)}))
+"""
+
+
+def test_help_list_and_argument_errors_answer_without_tensorflow():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["loaded"] == []
+    assert (seen["help"], seen["train_help"], seen["bad_argument"]) == (0, 0, 2)
+    assert [a["name"] for a in seen["listing"]["architectures"]] == zoo.list()
+    assert [p["name"] for p in seen["listing"]["presets"]] == zoo.list(pretrained=True)
+
+
+@pytest.mark.parametrize("command", [["kerasgan"], [sys.executable, "-m", "kerasgan"]],
+                         ids=["console_script", "python_m"])
+def test_the_kerasgan_command_answers_help(command):
+    if command == ["kerasgan"] and shutil.which("kerasgan") is None:
+        pytest.skip("the kerasgan console script is not installed")
+    result = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: kerasgan") and "export" in result.stdout
+    assert result.stderr == ""
+
+
+FRAMEWORK_LINES = ("oneDNN custom operations are on", "absl::InitializeLog()",
+                   "Could not find cuda drivers", "cuInit", "I0000", "W0000", "E0000")
+
+
+def test_a_training_run_prints_no_framework_lines_and_says_skipped_files_in_its_own_lines(
+        image_folder, tmp_path):
+    (tmp_path / "art" / "broken.png").write_bytes(b"not an image")
+    # As from a shell: kerasgan's import in this process set TF_CPP_MIN_LOG_LEVEL, which
+    # the command would take for the user's own choice.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                            "KERASGAN_TF_LOGS")}
+    env["PYTHONWARNINGS"] = "ignore"  # kerasgan's warnings are shown all the same
+    result = subprocess.run(
+        [sys.executable, "-m", "kerasgan", "train", "vanilla", "--data", image_folder,
+         "--image-size", "8", "--set", "latent_dim=4", "--epochs", "1", "--batch-size", "8",
+         "--out", str(tmp_path / "run"), "--verbose", "0"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("kerasgan: warning: ") for line in lines), lines
+    assert "Skipped 1 of 21 image files" in lines[0]
+    assert any(line.endswith("broken.png: not a recognised image file (corrupt or wrong format)")
+               for line in lines[1:]), lines
+    assert not [line for line in lines if any(f in line for f in FRAMEWORK_LINES)]

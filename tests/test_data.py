@@ -10,6 +10,7 @@ from PIL import Image
 
 from kerasgan import data
 from kerasgan.data import DataError, SkippedImageWarning
+from kerasgan.errors import KerasganWarning
 
 try:
     from tests import fixtures_images as fx
@@ -650,7 +651,7 @@ def test_every_warning_points_at_the_callers_line(tmp_path):
         (cache_dir / name).write_bytes(b"damaged")
         record.clear()
         data.image_dataset(folder, 16, batch_size=4, cache="disk", cache_dir=cache_dir)
-        check(record, UserWarning, SkippedImageWarning)
+        check(record, KerasganWarning, SkippedImageWarning)  # the damaged cache, rebuilt
         record.clear()
         data.load_image_folder(folder, 8)
         check(record, SkippedImageWarning)
@@ -659,4 +660,4 @@ def test_every_warning_points_at_the_callers_line(tmp_path):
         check(record, SkippedImageWarning, SkippedImageWarning)
         record.clear()
         data.image_dataset(images, 8, 1, batch_size=2)
-        check(record, UserWarning)
+        check(record, KerasganWarning)  # floats clipped

@@ -49,7 +49,7 @@ def test_keras_file_round_trip_and_resume(name, tmp_path):
     gan.fit(data, epochs=1, verbose=0)
     path = str(tmp_path / "gan.keras")
     gan.save(path)
-    loaded = keras.models.load_model(path)  # no custom_objects: import kerasgan is enough
+    loaded = keras.models.load_model(path)  # no custom_objects: the model files are imported
     loaded.run_eagerly = True
     assert isinstance(loaded, kerasgan.GAN)
     np.testing.assert_array_equal(loaded.generate(4, seed=3), gan.generate(4, seed=3))

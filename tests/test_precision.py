@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kerasgan
 from kerasgan import cli, export, precision, zoo
 from conftest import image_batches
 

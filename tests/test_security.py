@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from kerasgan import data, zoo
+from kerasgan import data, pretrained, zoo
 from kerasgan.data import DataError
 
 TINY = "dcgan"
@@ -161,7 +161,7 @@ def test_a_metadata_https_url_is_followed_into_the_cache_folder(tmp_path, cache,
     def fake_https(source, filename):  # no network here: the "server" is a local folder
         asked.append((source, filename))
         return open(server / filename, "rb")
-    monkeypatch.setattr(zoo, "_open_source", fake_https)
+    monkeypatch.setattr(pretrained, "_open_source", fake_https)
     loaded = zoo.load(str(attack))
     np.testing.assert_array_equal(loaded.generate(2, seed=0), gan.generate(2, seed=0))
     assert sorted(f for _, f in asked) == ["README.md", "discriminator.weights.h5", WEIGHTS]
@@ -170,7 +170,7 @@ def test_a_metadata_https_url_is_followed_into_the_cache_folder(tmp_path, cache,
 
 
 def test_a_redirect_away_from_https_is_refused():
-    handler = zoo._HttpsOnlyRedirects()
+    handler = pretrained._HttpsOnlyRedirects()
     request = urllib.request.Request("https://models.invalid/p/config.json")
     with pytest.raises(urllib.error.HTTPError, match="redirect away from https"):
         handler.redirect_request(request, None, 302, "Found", {}, "http://models.invalid/c")
@@ -236,7 +236,7 @@ def test_a_fetched_file_does_not_make_a_later_bad_file_of_an_explicit_folder_del
 def bundled(tmp_path, monkeypatch):
     """A stand-in for the presets installed with the package."""
     directory = tmp_path / "bundled"
-    monkeypatch.setattr(zoo, "_bundled_dirs", lambda: [str(directory)])
+    monkeypatch.setattr(pretrained, "_bundled_dirs", lambda: [str(directory)])
     return directory
 
 

@@ -38,11 +38,12 @@ from kerasgan.data.decode import load_image
 from kerasgan.data.disk_cache import CACHE_CHOICES, default_cache_dir
 from kerasgan.data.errors import DataError, SkippedImageWarning
 from kerasgan.data.folders import IMAGE_EXTENSIONS, find_images, load_image_folder
-from kerasgan.data.options import MAX_PIXELS, RESIZE_MODES, ImageOptions, check_positive_int  # noqa: F401
+from kerasgan.data.options import MAX_PIXELS, RESIZE_MODES, ImageOptions, check_positive_int
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "RESIZE_MODES",
     "DataError",
     "SkippedImageWarning",
     "CACHE_CHOICES",

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasgan.data.errors import DataError
+from kerasgan.errors import KerasganWarning
 from kerasgan.data.options import luma
 
 _ARRAY_CHUNK = 2048  # images converted per eager TF call for array sources
@@ -87,7 +88,7 @@ def _array_to_unit255(x, what):
         # [-1, 1] or [0, 1]; float rounding (e.g. a max of 1.0000001) is within `tol` and clipped.
         detected, (low, high) = ("[-1, 1]", (-1.0, 1.0)) if lo < 0 else ("[0, 1]", (0.0, 1.0))
         if lo < low or hi > high:
-            notes.append(UserWarning(f"{what} has float values in {found}: read as {detected}, the values "
+            notes.append(KerasganWarning(f"{what} has float values in {found}: read as {detected}, the values "
                                      f"outside it (by at most {tol:g}) clipped"))
         np.clip(x, low, high, out=x)
         if low < 0:

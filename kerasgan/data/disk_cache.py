@@ -21,6 +21,7 @@ import numpy as np
 import PIL
 
 from kerasgan.data.decode import decode_into
+from kerasgan.errors import KerasganWarning
 from kerasgan.paths import image_cache_dir
 
 CACHE_CHOICES = ("auto", "memory", "disk")
@@ -119,7 +120,7 @@ def _read_disk_cache(npy, sidecar, shape):
             raise ValueError(f"holds {images.dtype} {images.shape}, expected uint8 {shape}")
         return (images, skipped), None
     except Exception as e:  # any damage: decode again rather than train on garbage
-        return None, UserWarning(f"Ignoring the damaged image cache {npy} ({type(e).__name__}: {e}); rebuilding it.")
+        return None, KerasganWarning(f"Ignoring the damaged image cache {npy} ({type(e).__name__}: {e}); rebuilding it.")
 
 
 def disk_images(paths, options, cache_dir):

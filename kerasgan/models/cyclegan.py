@@ -25,7 +25,6 @@ from kerasgan import noise
 from kerasgan import precision as precision_lib
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
-from kerasgan import zoo
 
 DIRECTIONS = ("a2b", "b2a")
 UPSAMPLINGS = ("transpose", "resize")
@@ -702,9 +701,6 @@ def _translate_tiled(net, image, out, tile_size, overlap):
     np.clip(out, -1.0, 1.0, out=out)  # a convex blend of tanh outputs, up to rounding
 
 
-@zoo.register("cyclegan", kind="translation",
-              tiny={"image_size": 16, "base_channels": 4, "n_blocks": 1, "d_layers": 2,
-                    "pool_size": 4})
 def cyclegan(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channels=None,
              d_layers=3, upsampling="transpose", pool_size=50, **gan_kwargs):
     """CycleGAN: ResNet generators with `n_blocks` residual blocks (6 for 128 px, 9 for

@@ -2,7 +2,6 @@
 import keras
 from keras import layers
 
-from kerasgan import zoo
 from kerasgan.gan import GAN
 
 IMAGE_SIZES = (32, 64, 128)
@@ -64,7 +63,6 @@ def dcgan_discriminator(image_size=64, channels=3, base_channels=64):
     return keras.Model(inputs, outputs, name="discriminator")
 
 
-@zoo.register("dcgan", tiny={"image_size": 32, "base_channels": 4, "latent_dim": 8})
 def dcgan(image_size=64, channels=3, latent_dim=100, base_channels=64, d_base_channels=None,
           **gan_kwargs):
     """DCGAN at 32, 64 or 128 px; `base_channels` sets the widths (G's last hidden layer,

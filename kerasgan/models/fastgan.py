@@ -42,7 +42,6 @@ from keras import layers
 import tensorflow as tf
 
 from kerasgan import noise as noise_lib
-from kerasgan import zoo
 from kerasgan.adversarial import Stream
 from kerasgan.gan import GAN
 
@@ -347,8 +346,6 @@ class FastGAN(GAN):
         return self.discriminator.trainable_variables + self.decoder.trainable_variables
 
 
-@zoo.register("fastgan", tiny={"image_size": 32, "latent_dim": 8, "base_channels": 1,
-                               "d_base_channels": 1, "decoder_channels": 2})
 def fastgan(image_size=64, channels=3, latent_dim=256, base_channels=12,
             channel_multipliers=CHANNEL_MULTIPLIERS, d_base_channels=None, decoder_channels=8,
             decoder_size=None, spectral_norm=True, recon_weight=1.0, ema_decay=0.999,

@@ -32,7 +32,6 @@ from keras import layers
 from kerasgan import losses as losses_lib
 from kerasgan import masks as masks_lib
 from kerasgan import precision as precision_lib
-from kerasgan import zoo
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 from kerasgan.layers import PullPushFill
@@ -329,9 +328,6 @@ def composite(image, mask, prediction):
     return image * (1.0 - mask) + tf.cast(prediction, image.dtype) * mask
 
 
-@zoo.register("inpainting", kind="inpainting",
-              tiny={"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
-                    "d_layers": 2})
 def inpainting(image_size=64, channels=3, base_channels=32, depth=4, max_channels=256,
                d_base_channels=32, d_layers=3, mask_families=masks_lib.FAMILIES, **gan_kwargs):
     """Inpainting: a U-Net generator of `depth` levels (image_size a multiple of 2**depth)

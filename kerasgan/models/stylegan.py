@@ -23,7 +23,6 @@ import tensorflow as tf
 
 from kerasgan import layers as kg_layers
 from kerasgan import noise as noise_lib
-from kerasgan import zoo
 from kerasgan.adversarial import Stream
 from kerasgan.gan import GAN
 
@@ -328,9 +327,6 @@ class StyleGAN(GAN):
         return self.synthesize(ws, noise=noise, seed=seed, batch_size=batch_size)
 
 
-@zoo.register("stylegan_lite", tiny={"image_size": 32, "latent_dim": 8, "w_dim": 8,
-                                     "mapping_layers": 2, "channel_base": 256,
-                                     "max_channels": 8})
 def stylegan_lite(image_size=64, channels=3, latent_dim=256, w_dim=256, mapping_layers=4,
                   mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256,
                   d_channel_base=None, d_max_channels=None, style_mixing=0.9,

@@ -4,7 +4,6 @@ import math
 import keras
 from keras import layers
 
-from kerasgan import zoo
 from kerasgan.gan import GAN
 
 
@@ -27,7 +26,6 @@ def vanilla_discriminator(image_shape, units=(128,)):
     return keras.Model(inputs, outputs, name="discriminator")
 
 
-@zoo.register("vanilla", tiny={"image_size": 8, "channels": 1, "latent_dim": 8})
 def vanilla(image_size=28, channels=1, latent_dim=100, g_units=(128, 256), d_units=(128,),
             **gan_kwargs):
     """The tutorial MLP GAN for any image size and channel count (default 28x28 grey)."""
