@@ -41,11 +41,65 @@ def generation_evidence(model, out, args):
     numbers, line = kid(args.real, fake, args.kid_n)
     how = (f"`kerasgan sample {args.name} --n {args.kid_n} --seed 1 --out samples.npz && "
            f"python shared/tools/kid.py {args.real_label} samples.npz --n {args.kid_n}`")
-    return grid, {"kid_x1000": numbers["kid_x1000"], "fid": numbers["fid"],
+    sections = [memorisation_section(model, out, args), truncation_section(model, out)]
+    return grid, sections, {"kid_x1000": numbers["kid_x1000"], "fid": numbers["fid"],
                   "n_real": int(numbers["n_real"]), "n_fake": int(numbers["n_fake"]),
                   "features": "EfficientNet-Lite0 ImageNet (shared/tools/kid.py, offline); "
                               "not comparable with Inception FID/KID",
                   "command": how, "output": line}
+
+
+def memorisation_section(model, out, args):
+    """nearest.png: 8 generated images, each beside its 3 nearest training images."""
+    from kerasgan import nearest
+
+    path = os.path.join(out, "nearest.png")
+    grid, found = nearest.nearest_grid(model, args.real, n=8, k=3, seed=0, return_result=True)
+    nearest.save_image(grid, path)
+    distances = found.distances[:, 0]
+    return path, f"""## Memorisation check
+
+![nearest](nearest.png)
+
+Each row: a generated image (seed 0), then its 3 nearest of the {found.n_real} training images
+by root-mean-square pixel difference at 32x32 (on [-1, 1]); the nearest distances are
+{distances.min():.3f} to {distances.max():.3f} (median {np.median(distances):.3f}). Made with
+`kerasgan nearest {args.name} --data {args.real_label} --out nearest.png --n 8 --k 3`."""
+
+
+def truncation_section(model, out):
+    """truncation.png: the same 8 latents at psi 1, 0.7 and 0.5 (one row each)."""
+    path = os.path.join(out, "truncation.png")
+    psis = (1.0, 0.7, 0.5)
+    latents = model.latents(8, seed=0)
+    if model.truncates:
+        rows = [model.generate(latents=latents, truncation_psi=psi) for psi in psis]
+        how = "StyleGAN's truncation of w towards the average w (`truncation_psi`)"
+    else:
+        rows = [model.generate(latents=latents * psi) for psi in psis]
+        how = ("the Gaussian latents scaled by psi (`generate(latents=gan.latents(8, seed=0) "
+               "* psi)`): this architecture has no w space")
+    callbacks.save_grid(np.concatenate(rows), path, columns=8)
+    return path, f"""## Truncation
+
+![truncation](truncation.png)
+
+Rows: psi = {", ".join(map(str, psis))} for the same 8 latents, by {how}. Lower psi trades
+variety for cleaner, more typical images."""
+
+
+def export_section(name, work):
+    """Every quantization exported and compared with Keras; those over their tolerance are
+    refused by default (kerasgan export says why)."""
+    report = export.export(zoo.load(name), os.path.join(work, "export_all"), formats=["tflite"],
+                           source=name, calibration_images=None, latency_threads=(1,))
+    lines = [f"| {a['quantization']} | {a['max_abs_error']:.3g} | {a['tolerance']:.3g} | "
+             f"{'yes' if a['written'] else 'refused'} |" for a in report["artifacts"]]
+    return "\n".join(["## Export", "",
+                      f"Measured with `kerasgan export {name} --formats tflite --out exported/` "
+                      "(max abs error against Keras on 8 fixed latents, [-1, 1] scale):", "",
+                      "| TFLite quantization | max abs error | tolerance | written |",
+                      "|---|---|---|---|", *lines])
 
 
 def photos(folder, size):
@@ -68,7 +122,7 @@ def translation_evidence(model, out, args):
     np.savez(before, images=train_photos)
     translated, line = kid(args.real, fake, args.kid_n)
     untranslated, line0 = kid(args.real, before, args.kid_n)
-    return grid, {"kid_x1000_photos_a2b_vs_paintings": translated["kid_x1000"],
+    return grid, [], {"kid_x1000_photos_a2b_vs_paintings": translated["kid_x1000"],
                   "fid_photos_a2b_vs_paintings": translated["fid"],
                   "kid_x1000_photos_vs_paintings": untranslated["kid_x1000"],
                   "fid_photos_vs_paintings": untranslated["fid"],
@@ -96,10 +150,10 @@ def restoration_evidence(model, out, args):
             r = by_method[method]
             quality[f"{family}: {method} PSNR / L1 hole / KID"] = (
                 f"{r['psnr']:.2f} / {r['l1_hole']:.4f} / {r['kid_x1000']:.1f}")
-    return grid, quality
+    return grid, [], quality
 
 
-def card(args, model, metadata, quality):
+def card(args, model, metadata, quality, sections=()):
     arch = metadata["architecture"]
     use = {"translation": f"kerasgan translate {args.name} photo.jpg --direction a2b "
                           "--out painting.png",
@@ -150,7 +204,7 @@ Measured with: {quality['command']}
 
 `{quality['output']}`
 
-## Licence
+{"".join(text + chr(10) + chr(10) for text in sections)}## Licence
 
 Weights: {args.weights_licence}. Training data: {args.data_licence}.
 """
@@ -179,7 +233,9 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         evidence = {"translation": translation_evidence, "inpainting": restoration_evidence,
                     "generation": generation_evidence}[model.task]
-        grid, quality = evidence(model, work, args)
+        grid, sections, quality = evidence(model, work, args)
+        extra_files = [path for path, _ in sections]
+        sections = [text for _, text in sections]
         metadata = {"name": args.name, "architecture": model.spec["architecture"],
                     "licence": {"weights": args.weights_licence, "data": args.data_licence},
                     "data": args.data_description, **{k: run_metadata[k] for k in (
@@ -188,8 +244,15 @@ def main():
                     **({"note": run_metadata["note"]} if "note" in run_metadata else {}),
                     "quality": quality}
         target = os.path.join(REPO, "zoo", args.name)
-        zoo.save_preset(model, target, metadata, card=card(args, model, metadata, quality),
-                        extra_files=[grid] + args.extra)
+        zoo.save_preset(model, target, metadata, card=card(args, model, metadata, quality,
+                                                           sections),
+                        extra_files=[grid] + extra_files + args.extra)
+        if model.task == "generation":  # the card then says which quantizations export
+            sections.append(export_section(args.name, work))
+            shutil.rmtree(target)
+            zoo.save_preset(model, target, metadata,
+                            card=card(args, model, metadata, quality, sections),
+                            extra_files=[grid] + extra_files + args.extra)
         golden = os.path.join(REPO, "export", "golden", args.name)
         shutil.rmtree(golden, ignore_errors=True)
         heldout = None
