@@ -1,4 +1,5 @@
 """Pretrained presets: found by name (checkout, wheel, cache, URL), verified, fine-tunable."""
+import inspect
 import json
 import os
 import shutil
@@ -139,16 +140,18 @@ def test_preset_loads_by_name_and_matches_its_golden_output(name, presets):
         if not golden_file.startswith("golden_"):
             continue
         golden = np.load(os.path.join(golden_dir, golden_file))
-        if hasattr(model, "translate"):
+        if model.task == "translation":
             direction = golden_file[len("golden_"):-len(".npz")]
             out = model.translate(golden["image"], direction=direction)
-        elif hasattr(model, "noise_shapes"):
+        elif model.task == "inpainting":
+            out = model.restore(golden["image"], golden["mask"][..., 0] > 0.5)
+        elif model.truncates:  # StyleGAN-lite: its noise inputs are in the golden file
             noise = [golden[f"noise_{i}"] for i in range(len(model.noise_shapes))]
             out = model.generate(latents=golden["latent"], noise=noise)
         else:
             out = model.generate(latents=golden["latent"])
         np.testing.assert_allclose(out, golden["expected_image"], atol=1e-4)
-    if not hasattr(model, "translate"):
+    if model.task == "generation":
         np.testing.assert_array_equal(model.generate(2, seed=0), model.generate(2, seed=0))
 
 
@@ -163,7 +166,7 @@ def test_preset_fine_tunes(name):
     # CycleGAN's (with its LinearDecay schedule) in tests/test_cyclegan.py and test_cli.py.
     model.run_eagerly = True
     shape = model.image_shape
-    if hasattr(model, "translate"):  # batch 1, the CycleGAN paper's
+    if model.task == "translation":  # batch 1, the CycleGAN paper's
         import tensorflow as tf
         a = image_batches(shape, n=1, batch_size=1, seed=1)
         data = tf.data.Dataset.zip((a, image_batches(shape, n=1, batch_size=1, seed=2)))
@@ -185,8 +188,17 @@ def test_cli_samples_a_preset_by_name(cache, tmp_path, capsys):
     assert "my_tiny" in capsys.readouterr().err
 
 
-def wheel_check_input():
-    return np.linspace(-1, 1, 2 * 16 * 16 * 3).reshape(2, 16, 16, 3).astype("float32")
+def wheel_check(m, np):
+    """What each preset must give alike from this checkout and from an installed wheel (its
+    source also runs in the wheel's subprocess)."""
+    x = np.linspace(-1, 1, 2 * 16 * 16 * 3).reshape(2, 16, 16, 3).astype("float32")
+    if m.task == "translation":
+        return m.translate(x)
+    if m.task == "inpainting":
+        mask = np.zeros((2, 16, 16), bool)
+        mask[:, 4:12, 3:10] = True
+        return m.restore(x, mask)
+    return m.generate(2, seed=0)
 
 
 @pytest.mark.xdist_group("presets")
@@ -203,8 +215,7 @@ def test_presets_load_from_an_installed_wheel(tmp_path, presets):
     expected = {}
     for name in PRESETS:
         model = presets(name)  # zoo.load(name)
-        expected[name] = (model.translate(wheel_check_input()) if hasattr(model, "translate")
-                          else model.generate(2, seed=0))
+        expected[name] = wheel_check(model, np)
     log, _ = build.communicate(timeout=300)
     assert build.returncode == 0, log[-2000:]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
@@ -215,15 +226,9 @@ def test_presets_load_from_an_installed_wheel(tmp_path, presets):
         "import kerasgan\n"
         "from kerasgan import zoo\n"
         "assert kerasgan.__file__.startswith(sys.argv[1]), kerasgan.__file__\n"
+        + inspect.getsource(wheel_check) +
         "names = zoo.list(pretrained=True)\n"
-        "out = {}\n"
-        "for name in names:\n"
-        "    m = zoo.load(name)\n"
-        "    if hasattr(m, 'translate'):\n"
-        "        x = np.linspace(-1, 1, 2 * 16 * 16 * 3).reshape(2, 16, 16, 3)\n"
-        "        out[name] = m.translate(x.astype('float32')).tolist()\n"
-        "    else:\n"
-        "        out[name] = m.generate(2, seed=0).tolist()\n"
+        "out = {name: wheel_check(zoo.load(name), np).tolist() for name in names}\n"
         "json.dump(out, open(sys.argv[2], 'w'))\n")
     env = {k: v for k, v in os.environ.items() if k != zoo.CACHE_ENV}
     env.update(PYTHONPATH=str(site), PYTHONNOUSERSITE="1")
