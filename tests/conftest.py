@@ -86,3 +86,16 @@ def pytest_xdist_auto_num_workers(config):
     if memory is not None:
         workers = min(workers, int(memory // WORKER_MEMORY))
     return max(1, workers)
+
+
+def noise_image_folder(folder, n, height, width, name="{i}.png", seed=0):
+    """`folder` (created) with `n` PNG images of uniform noise, `height` x `width` RGB;
+    returns it as a str."""
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(
+            os.path.join(folder, name.format(i=i)))
+    return str(folder)

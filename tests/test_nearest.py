@@ -1,10 +1,12 @@
 """The memorisation check: `kerasgan.nearest` and `kerasgan nearest`."""
+import pathlib
 import numpy as np
 import pytest
 from PIL import Image
 
 import keras
 
+from conftest import noise_image_folder
 from kerasgan import callbacks, cli, nearest, zoo
 
 
@@ -15,13 +17,8 @@ def dcgan():
 
 @pytest.fixture
 def image_folder(tmp_path):
-    folder = tmp_path / "train"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(10):
-        Image.fromarray(rng.integers(0, 255, (40, 36, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
-    return folder
+    folder = noise_image_folder(tmp_path / "train", 10, 40, 36, name="{i:02d}.png")
+    return pathlib.Path(folder)
 
 
 def _brute_force(generated, real, k):

@@ -9,18 +9,15 @@ import pytest
 from PIL import Image
 
 import kerasgan
+from conftest import noise_image_folder
 from kerasgan import callbacks, cli, plots, zoo
 from kerasgan.errors import UsageError
 
 
 @pytest.fixture
 def image_folder(tmp_path):
-    folder = tmp_path / "art"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return str(folder)
+    folder = noise_image_folder(tmp_path / "art", 8, 10, 12, name="{i}.png")
+    return folder
 
 
 def _events(folder):

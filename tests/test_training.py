@@ -2,23 +2,18 @@
 import json
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import kerasgan
+from conftest import noise_image_folder
 from kerasgan import callbacks, cli, zoo
 from kerasgan.errors import TrainingDiverged, UsageError
 
 
 @pytest.fixture
 def image_folder(tmp_path):
-    folder = tmp_path / "art"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return str(folder)
+    folder = noise_image_folder(tmp_path / "art", 12, 10, 12, name="{i}.png")
+    return folder
 
 
 def test_train_writes_the_run_and_resume_continues_from_its_step(image_folder, tmp_path,
