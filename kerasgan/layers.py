@@ -344,7 +344,9 @@ class PullPushFill(keras.layers.Layer):
         self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear")
 
     def call(self, inputs):
-        image, keep = inputs
+        # Computed in the layer's dtype (float32 in the generator) whatever the inputs':
+        # averages of many pixels lose too much in bfloat16.
+        image, keep = (ops.cast(x, self.compute_dtype) for x in inputs)
         values, weights = [image * keep], [keep]
         for _ in range(self.levels):  # pull: known-pixel sums and counts, coarser and coarser
             values.append(ops.average_pool(values[-1], 2, 2))
@@ -353,7 +355,7 @@ class PullPushFill(keras.layers.Layer):
         mean = ops.sum(values[-1], axis=(1, 2), keepdims=True) / ops.maximum(total, 1e-6)
         filled = ops.where(weights[-1] > 0, values[-1] / ops.maximum(weights[-1], 1e-6), mean)
         for value, weight in zip(values[-2::-1], weights[-2::-1]):  # push: coarse fills gaps
-            coarse = self.upsample(filled)
+            coarse = ops.cast(self.upsample(filled), filled.dtype)  # its own policy may differ
             known = ops.cast(weight > 0, weight.dtype)
             filled = known * value / ops.maximum(weight, 1e-6) + (1.0 - known) * coarse
         return filled
