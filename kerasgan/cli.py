@@ -725,7 +725,6 @@ def cmd_interpolate(args):
 
 def cmd_project(args):
     import numpy as np
-    from PIL import Image
 
     from kerasgan import callbacks, data, projection
 
@@ -735,14 +734,9 @@ def cmd_project(args):
     picture = os.path.splitext(args.out)[0] + ".png"
     _check_output(picture, "the reconstruction")
     model = _load_model(args.model, "project")
-    height, width, channels = model.image_shape
-    pixels = data.load_image(args.image, channels=channels)  # DataError (one line) if unreadable
-    side = min(pixels.shape[:2])
-    top, left = (pixels.shape[0] - side) // 2, (pixels.shape[1] - side) // 2
-    square = Image.fromarray(pixels[top:top + side, left:left + side].squeeze(-1)
-                             if channels == 1 else pixels[top:top + side, left:left + side])
-    target = np.asarray(square.resize((width, height), Image.LANCZOS), "float32")
-    target = target.reshape(height, width, channels) / 127.5 - 1.0
+    height, _, channels = model.image_shape
+    # Centre-cropped to a square and resized, as training data is; DataError if unreadable.
+    target = data.load_image(args.image, height, channels).astype("float32") / 127.5 - 1.0
     try:
         projection.check_request(model, target, args.space, args.steps)
     except ValueError as error:

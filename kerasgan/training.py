@@ -355,18 +355,25 @@ def _freeze_discriminator(gan, count):
                          f"{frozen} convolutions.")
 
 
-def _scaled_learning_rates(compile_args, scale):
-    """`d_optimizer` / `g_optimizer` of `compile_args` with constant learning rates times
-    `scale` (a schedule is kept as it is); missing ones are the default Adam(2e-4, 0.5)."""
+def _with_optimizer_config(compile_args, change):
+    """`compile_args` with `d_optimizer` and `g_optimizer` rebuilt from their configs after
+    `change(config)`; a missing one is the default Adam(2e-4, 0.5)."""
     import keras
 
     for key in ("d_optimizer", "g_optimizer"):
         optimizer = compile_args.get(key) or keras.optimizers.Adam(2e-4, beta_1=0.5)
         config = optimizer.get_config()
-        if isinstance(config.get("learning_rate"), (int, float)):
-            config["learning_rate"] = config["learning_rate"] * scale
+        change(config)
         compile_args[key] = type(optimizer).from_config(config)
     return compile_args
+
+
+def _scaled_learning_rates(compile_args, scale):
+    """Constant learning rates times `scale` (a schedule is kept as it is)."""
+    def scaled(config):
+        if isinstance(config.get("learning_rate"), (int, float)):
+            config["learning_rate"] = config["learning_rate"] * scale
+    return _with_optimizer_config(compile_args, scaled)
 
 
 def _compile_args(settings, gan, total_steps):
@@ -378,8 +385,6 @@ def _compile_args(settings, gan, total_steps):
 
 
 def _recommended_compile_args(settings, gan, total_steps):
-    import keras
-
     jit = {"auto": "auto", "on": True, "off": False}[settings.jit]
     if gan.task != "generation":
         unused = [flag for flag, value in (("--loss", settings.loss),
@@ -395,12 +400,9 @@ def _recommended_compile_args(settings, gan, total_steps):
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
     compile_args.update(gan.default_compile_args(settings.batch_size))
     if settings.lr is not None or settings.beta1 is not None:
-        for key in ("d_optimizer", "g_optimizer"):
-            adam = compile_args.get(key) or keras.optimizers.Adam(2e-4, beta_1=0.5)
-            config = adam.get_config()
-            config.update({k: v for k, v in (("learning_rate", settings.lr),
-                                             ("beta_1", settings.beta1)) if v is not None})
-            compile_args[key] = keras.optimizers.Adam.from_config(config)
+        given = {k: v for k, v in (("learning_rate", settings.lr), ("beta_1", settings.beta1))
+                 if v is not None}
+        compile_args = _with_optimizer_config(compile_args, lambda config: config.update(given))
     compile_args.update({k: v for k, v in (("loss", settings.loss),
                                            ("r1_gamma", settings.r1_gamma)) if v is not None})
     if settings.augment is not None:  # else the architecture's recipe decides (fastgan: on)
