@@ -37,8 +37,11 @@ def import_tensorflow(show_logs=False):
     if tf_environment.USER_LOG_LEVEL is None:
         os.environ[tf_environment.LOG_LEVEL] = "3"
     with _stderr_descriptor_silenced():
-        importlib.import_module("tensorflow")
+        tf = importlib.import_module("tensorflow")
         importlib.import_module("keras")
+        # Device discovery prints its own lines on first use (e.g. "failed call to cuInit"
+        # where CUDA libraries exist without a GPU), past TF_CPP_MIN_LOG_LEVEL: done here.
+        tf.config.list_physical_devices()
     _quieten_python_loggers()
 
 
