@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasgan import precision as precision_lib
+
 SPACES = ("auto", "w+", "w", "z")
 RANDOM_STARTS = 64  # candidate z for the non-StyleGAN start: the closest by pixels wins
 FEATURE_LAYERS = 4  # discriminator activations compared, spread from input to output
@@ -57,6 +59,9 @@ def check_request(model, target, space, steps):
                          f"got shape {target.shape}.")
     if not np.isfinite(target).all() or target.min() < -1.0 - 1e-3 or target.max() > 1.0 + 1e-3:
         raise ValueError("expected an image in [-1, 1], got values outside it.")
+    if model.num_classes:
+        raise ValueError("projection of class-conditional models is not supported: project "
+                         "with an unconditional model.")
     if space not in SPACES:
         raise ValueError(f"space must be one of {SPACES}, got {space!r}.")
     if space in ("w", "w+") and not _is_stylegan(model):
@@ -100,7 +105,9 @@ def project(model, target, steps=300, space="auto", learning_rate=0.05, feature_
     target = check_request(model, target, space, steps)
     stylegan = _is_stylegan(model)
     space = ("w+" if stylegan else "z") if space == "auto" else space
-    with model.sampling():
+    # float32 throughout: the discriminator's features too (bfloat16 maps would not add to
+    # the float32 pixel loss, and would make the search coarser).
+    with model.sampling(), precision_lib.float32_layers(model.discriminator):
         render, start, noise = (_stylegan_renderer(model, space, seed) if stylegan
                                 else _z_renderer(model, target, seed))
         latent = tf.Variable(start, dtype="float32")
