@@ -5,6 +5,9 @@ No TensorFlow and no kerasgan are imported, so this is what a device-side runtim
     pip install numpy pillow ai-edge-litert
     # latent -> image (vanilla, DCGAN, StyleGAN-lite): a grid of --n samples
     python export/run_tflite.py generator_float16.tflite --n 16 --seed 0 --out grid.png
+    # a class-conditional generator: every sample of class 3 (default: the classes in turn;
+    # the names are in export_report.json's "class_names")
+    python export/run_tflite.py generator_float16.tflite --label 3 --out class3.png
     # image -> image (CycleGAN): centre-crop, resize to the model's size, translate
     python export/run_tflite.py a2b_float16.tflite --image photo.jpg --out painting.png
     # inpainting: the image and a mask (white, > 127, where pixels are missing), both
@@ -63,17 +66,30 @@ def run(runner, inputs):
     return np.concatenate(outputs)
 
 
-def latent_inputs(runner, n, seed):
-    """Latents and StyleGAN noise for `n` images, drawn as kerasgan draws them."""
+def latent_inputs(runner, n, seed, label=None, num_classes=None):
+    """Latents and StyleGAN noise for `n` images, drawn as kerasgan draws them, and a
+    conditional generator's labels: `label` for all, or the classes in turn (0 .. 
+    `num_classes` - 1, as kerasgan's `generate` takes them)."""
     details = input_details(runner)
     latent_dim = details["latent"][0][1]
     inputs = {"latent": np.random.default_rng(seed).standard_normal((n, latent_dim))}
+    labels = None
+    if "label" in details:
+        if label is None and num_classes is None:
+            raise ValueError("this generator is class-conditional: pass --label INDEX or "
+                             "--num-classes K (the classes in turn)")
+        labels = (np.full(n, label) if label is not None else np.arange(n) % num_classes)
+    elif label is not None:
+        raise ValueError("--label applies to class-conditional generators only")
     noise = sorted((name for name in details if name.startswith("noise_")),
                    key=lambda name: int(name.split("_")[1]))
     rng = np.random.default_rng([seed, NOISE_STREAM])
     for name in noise:
         inputs[name] = rng.standard_normal((n,) + details[name][0][1:])
-    return {name: value.astype(np.float32) for name, value in inputs.items()}
+    inputs = {name: value.astype(np.float32) for name, value in inputs.items()}
+    if labels is not None:
+        inputs["label"] = labels.astype(np.int32)
+    return inputs
 
 
 def grid(images, columns=None):
@@ -140,6 +156,11 @@ def main(argv=None):
                         "models)")
     parser.add_argument("--mask", help="inpainting models: the mask of --image, white "
                         "(> 127) where pixels are missing")
+    parser.add_argument("--label", type=int, metavar="INDEX",
+                        help="a class-conditional generator's class for every sample")
+    parser.add_argument("--num-classes", type=int, metavar="K",
+                        help="a class-conditional generator without --label: the classes "
+                             "0..K-1 in turn")
     parser.add_argument("--check", metavar="GOLDEN.npz", help="compare with golden outputs")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="max abs error allowed by --check, on the [-1, 1] scale")
@@ -157,7 +178,11 @@ def main(argv=None):
     if "latent" in details:
         batch = details["latent"][0][0]
         n = -(-args.n // batch) * batch
-        images = run(runner, latent_inputs(runner, n, args.seed))[:args.n]
+        try:
+            inputs = latent_inputs(runner, n, args.seed, args.label, args.num_classes)
+        except ValueError as error:
+            parser.error(str(error))
+        images = run(runner, inputs)[:args.n]
     elif "mask" in details:
         if not (args.image and args.mask):
             parser.error("this model restores images: pass --image PHOTO --mask MASK")

@@ -40,9 +40,11 @@ MAX_DRAWS = 64  # draws a step: `key` gives each draw 64 streams of its own
 
 # One generator (or translator) to export: its Keras model, its inputs' names and shapes
 # (without the batch axis), and an optional function run instead of `model` (e.g. StyleGAN's
-# truncation) inside the exported graph.
+# truncation) inside the exported graph, and for a class-conditional generator the number of
+# classes its int32 `label` input takes.
 ExportSignature = collections.namedtuple(
-    "ExportSignature", ["name", "model", "input_names", "input_shapes", "run"])
+    "ExportSignature", ["name", "model", "input_names", "input_shapes", "run", "num_classes"],
+    defaults=(None, 0))
 
 
 class AdversarialModel(keras.Model):

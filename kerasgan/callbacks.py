@@ -69,12 +69,15 @@ def image_format_of(path):
 class SampleGrid(keras.callbacks.Callback):
     """Every `every_n_epochs`, writes `directory/epoch-NNNN.png` from one fixed latent batch.
 
-    The same latents every time, so the grids show one set of samples evolving.
+    The same latents every time, so the grids show one set of samples evolving. (A
+    class-conditional model's images take the classes in turn: with `columns` = the number of
+    classes, each column is one class.)
     """
 
-    def __init__(self, directory, n=64, seed=0, every_n_epochs=1):
+    def __init__(self, directory, n=64, seed=0, every_n_epochs=1, columns=None):
         super().__init__()
         self.directory, self.n, self.seed, self.every_n_epochs = directory, n, seed, every_n_epochs
+        self.columns = columns
         self.last_path = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -82,7 +85,7 @@ class SampleGrid(keras.callbacks.Callback):
             return
         latents = self.model.latents(self.n, self.seed)
         path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
-        self.last_path = save_grid(self.model.generate(latents=latents), path)
+        self.last_path = save_grid(self.model.generate(latents=latents), path, self.columns)
 
 
 def _non_finite(logs):

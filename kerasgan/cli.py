@@ -192,6 +192,9 @@ def build_parser(parser_class=None):
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 = silent, 1 = progress bar, 2 = one "
                             "line per epoch, and TensorFlow's own log lines too")
+    train.add_argument("--conditional", action="store_true",
+                       help="class-conditional (vanilla, dcgan, stylegan_lite): one class per "
+                            "sub-folder of --data, or an .npz's y_train/labels/y")
     train.add_argument("--tensorboard", action="store_true",
                        help="log the losses, learning rates and sample grids per epoch to "
                             "OUT/tensorboard/ (needs the tensorboard package)")
@@ -200,6 +203,9 @@ def build_parser(parser_class=None):
     sample.add_argument("model", help="run directory, .keras file or preset name")
     sample.add_argument("--n", type=_positive_int, default=64)
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--label", metavar="CLASS",
+                        help="a class-conditional model's class (name or index) for every "
+                             "sample; default: the classes in turn, one per grid column")
     sample.add_argument("--out", default="samples.png",
                         help="image grid to write (.png, .jpg, ...), or .npz for the raw "
                              "images in [-1, 1]; replaced only once it is complete")
@@ -498,14 +504,22 @@ def cmd_sample(args):
     _check_memory(args.n * (height * width * channels * 4 + gan.latent_dim * 8),
                   f"--n {args.n} samples of {height}x{width}x{channels}",
                   "ask for fewer (run the command several times with other --seed values)")
-    images = gan.generate(args.n, seed=args.seed)
+    label = args.label
+    if label is not None and gan.num_classes and label not in gan.class_names \
+            and label.isdigit():
+        label = int(label)  # an index, unless a class is named so
+    try:
+        images = gan.generate(args.n, seed=args.seed, labels=label)
+    except ValueError as error:
+        raise UsageError(f"--label {args.label}: {error}") from error
     if args.out.lower().endswith(".npz"):  # raw samples in [-1, 1], e.g. for a KID/FID tool
         with callbacks.atomic_file(args.out) as tmp:  # the old file stays until it is done
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, images=images)
         path = args.out
     else:
-        path = callbacks.save_grid(images, args.out)
+        path = callbacks.save_grid(images, args.out,
+                                   gan.num_classes if label is None and gan.num_classes else None)
     print(f"Wrote {args.n} samples to {os.path.abspath(path)}")
     return 0
 

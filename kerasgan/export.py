@@ -11,7 +11,8 @@
 
 - generation: inputs `latent (batch, latent_dim)` float32 standard normal, and for StyleGAN
   `noise_0 .. noise_K (batch, H, W, 1)` float32 standard normal (random ops cannot be
-  exported, so the noise is an input); output `image (batch, H, W, C)`;
+  exported, so the noise is an input), and for a class-conditional model `label (batch,)`
+  int32, the class index; output `image (batch, H, W, C)`;
 - translation (CycleGAN, one artifact per direction): input `image (batch, H, W, C)`;
   output `image`;
 - inpainting (one artifact, "inpaint"): inputs `image (batch, H, W, C)` and
@@ -62,8 +63,10 @@ class ExportError(RuntimeError):
 class _Target:
     """One exportable generator: its Keras model and how to feed it."""
 
-    def __init__(self, name, model, input_names, kind, input_shapes, preprocess=None):
+    def __init__(self, name, model, input_names, kind, input_shapes, preprocess=None,
+                 num_classes=0):
         self.name = name  # "generator", "a2b" or "b2a": used in file names
+        self.num_classes = num_classes  # of a conditional generator's `label` input
         self.model = model
         self.input_names = input_names
         self.kind = kind
@@ -74,9 +77,10 @@ class _Target:
         return list(self._input_shapes)
 
     def role(self, name):
-        """What input `name` is: "latent" (latents and noise), "image" or "mask"."""
+        """What input `name` is: "latent" (latents and noise), "label" (a conditional
+        generator's class index), "image" or "mask"."""
         if self.kind not in IMAGE_KINDS:
-            return "latent"
+            return "label" if name == "label" and self.num_classes else "latent"
         return "mask" if name == "mask" else "image"
 
     def output_shape(self):
@@ -104,7 +108,7 @@ def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
     signatures = model.export_signatures(directions=directions, truncation_psi=truncation_psi,
                                          image_size=image_size)
     return model, [_Target(sig.name, sig.model, sig.input_names, model.task, sig.input_shapes,
-                           sig.run) for sig in signatures]
+                           sig.run, sig.num_classes) for sig in signatures]
 
 
 def _serving_function(target, batch_size, uint8_images):
@@ -112,9 +116,7 @@ def _serving_function(target, batch_size, uint8_images):
 
     shapes = target.input_shapes()
     roles = [target.role(name) for name in target.input_names]
-    specs = [tf.TensorSpec((batch_size,) + shape,
-                           tf.uint8 if (role != "latent" and uint8_images) else tf.float32,
-                           name=name)
+    specs = [tf.TensorSpec((batch_size,) + shape, _input_dtype(role, uint8_images), name=name)
              for name, shape, role in zip(target.input_names, shapes, roles)]
     run = target.preprocess or (lambda inputs: target.model(inputs, training=False))
 
@@ -128,6 +130,14 @@ def _serving_function(target, batch_size, uint8_images):
                             tf.uint8)
         return {"image": image}
     return serve, specs
+
+
+def _input_dtype(role, uint8_images):
+    import tensorflow as tf
+
+    if role == "label":
+        return tf.int32
+    return tf.uint8 if (role != "latent" and uint8_images) else tf.float32
 
 
 def _from_uint8_graph(x, role):
@@ -145,12 +155,15 @@ def _from_uint8_graph(x, role):
 # --------------------------------------------------------------------------- inputs
 def _sample_inputs(target, n, seed, images=None):
     """`n` inputs by name, float32: standard normal for latents and noise (the training
-    distribution); for translation and inpainting the given images, or smooth random ones,
-    and for inpainting masks (1 = missing) drawn by `kerasgan.masks` with key (seed, 0)."""
+    distribution), int32 class indices in turn for a conditional generator's label; for
+    translation and inpainting the given images, or smooth random ones, and for inpainting
+    masks (1 = missing) drawn by `kerasgan.masks` with key (seed, 0)."""
     shapes = target.input_shapes()
     if target.kind not in IMAGE_KINDS:
         rng = np.random.default_rng(seed)
-        return {name: rng.standard_normal((n,) + shape).astype("float32")
+        return {name: (np.arange(n) % target.num_classes).astype("int32")
+                if target.role(name) == "label" else
+                rng.standard_normal((n,) + shape).astype("float32")
                 for name, shape in zip(target.input_names, shapes)}
     shape = shapes[target.input_names.index("image")]
     if images is None:
@@ -492,8 +505,9 @@ def _parity(output, reference, tolerance, uint8_images):
 
 def _signature(target, batch_size, uint8_images):
     image_dtype = "uint8" if uint8_images else "float32"
+    dtypes = {"latent": "float32", "label": "int32"}
     inputs = [{"name": name, "shape": [batch_size, *shape],
-               "dtype": image_dtype if target.role(name) != "latent" else "float32"}
+               "dtype": dtypes.get(target.role(name), image_dtype)}
               for name, shape in zip(target.input_names, target.input_shapes())]
     signature = {"inputs": inputs,
                  "outputs": [{"name": "image", "shape": [batch_size, *target.output_shape()],
@@ -625,6 +639,8 @@ def _export_into(out, model, targets, formats, quantizations, batch_size, uint8_
               "parity": f"{parity_samples} inputs drawn with seed {seed}; errors on the "
                         "[-1, 1] scale against the Keras generator",
               "artifacts": []}
+    if model.task == "generation" and model.num_classes:  # the `label` input's indices
+        report["class_names"] = list(model.class_names)
     for target in targets:
         n = max(int(parity_samples), batch_size) // batch_size * batch_size
         inputs = _sample_inputs(target, n, seed, calibration_images)

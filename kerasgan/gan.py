@@ -8,6 +8,7 @@ from kerasgan import losses as losses_lib
 from kerasgan import noise
 from kerasgan import precision as precision_lib
 from kerasgan.adversarial import MAX_DRAWS, AdversarialModel, ExportSignature, Stream
+from kerasgan import conditioning
 
 
 def check_images(images, image_shape, what, converter):
@@ -46,6 +47,10 @@ class GAN(AdversarialModel):
             generator's weights in `ema_generator`; `generate` then samples from it.
         seed: seed of the training noise; drawn at random when `None` (and kept in the
             config so that a reloaded model continues the same stream).
+        class_names: for a class-conditional model (its generator and discriminator take a
+            second input, `label`: the class index, int32), the names of the classes; it
+            trains on `(images, labels)` batches (`image_dataset(..., labels="inferred")`)
+            and `generate(n, labels=...)` takes indices or names. None: unconditional.
 
     Example:
 
@@ -62,13 +67,22 @@ class GAN(AdversarialModel):
     NETWORKS = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, d_steps=1, ema_decay=None, seed=None,
-                 **kwargs):
+                 class_names=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         if not 1 <= int(d_steps) <= MAX_D_STEPS:
             raise ValueError(f"d_steps must be an integer from 1 to {MAX_D_STEPS} (each step's "
                              f"random keys hold {MAX_D_STEPS} draws), got {d_steps!r}.")
         if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay!r}.")
+        self.class_names = conditioning.check_class_names(class_names)
+        self.num_classes = len(self.class_names or ())
+        for network in (generator, discriminator):
+            if conditioning.has_label_input(network) != bool(self.num_classes):
+                raise ValueError(
+                    f"class_names={self.class_names!r} but the {network.name} "
+                    f"{'takes' if conditioning.has_label_input(network) else 'lacks'} a "
+                    f"'{conditioning.LABEL}' input: a conditional model's generator and "
+                    f"discriminator both take the label, an unconditional one's neither.")
         self.generator = generator
         self.discriminator = discriminator
         # The first input is the latent (StyleGAN's generator has noise inputs after it).
@@ -138,10 +152,16 @@ class GAN(AdversarialModel):
 
     # ------------------------------------------------------------------ config
     def _settings(self):
-        return {"d_steps": self.d_steps, "ema_decay": self.ema_decay}
+        settings = {"d_steps": self.d_steps, "ema_decay": self.ema_decay}
+        if self.class_names:  # absent for unconditional models: their configs stay as they were
+            settings["class_names"] = list(self.class_names)
+        return settings
 
     def fingerprint(self):
-        return {**super().fingerprint(), "latent_dim": self.latent_dim}
+        fingerprint = {**super().fingerprint(), "latent_dim": self.latent_dim}
+        if self.class_names:
+            fingerprint["class_names"] = list(self.class_names)
+        return fingerprint
 
     # ------------------------------------------------------------------ model folders
     def weight_files(self, for_preset=False):
@@ -165,7 +185,8 @@ class GAN(AdversarialModel):
 
     def export_signatures(self, truncation_psi=1.0, **unused):
         """One signature, "generator": the sampler (the EMA generator where there is one)
-        with its inputs (`latent`, and StyleGAN's noise inputs by their names)."""
+        with its inputs (`latent`, a conditional model's int32 `label`, and StyleGAN's noise
+        inputs, by their names)."""
         if isinstance(truncation_psi, bool) \
                 or not isinstance(truncation_psi, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(truncation_psi):
@@ -176,7 +197,7 @@ class GAN(AdversarialModel):
             names = ["latent"]
         shapes = [tuple(int(d) for d in t.shape[1:]) for t in generator.inputs]
         return [ExportSignature("generator", generator, names, shapes,
-                                self.truncated_sampler(float(truncation_psi)))]
+                                self.truncated_sampler(float(truncation_psi)), self.num_classes)]
 
     def truncated_sampler(self, psi):
         """A function of the sampler's inputs that generates with truncation `psi`, or None
@@ -217,14 +238,22 @@ class GAN(AdversarialModel):
             raise ValueError(f"latents must be floating point, got dtype {latents.dtype}.")
         return latents.astype("float32")
 
-    def generator_inputs(self, batch_size, draw):
-        """The generator's training inputs (latents here; subclasses add e.g. noise inputs)."""
-        return self._latents(batch_size, draw)
+    def generator_inputs(self, batch_size, draw, labels=None):
+        """The generator's training inputs: latents, and a conditional model's labels
+        (subclasses add e.g. noise inputs)."""
+        latents = self._latents(batch_size, draw)
+        return latents if labels is None else [latents, labels]
 
-    def fake_images(self, batch_size, draw, generator_step=False):
-        """The training fakes of draw `draw`; `generator_step` marks the generator update's
-        draw (subclasses update running statistics there, e.g. StyleGAN's average w)."""
-        return self.generator(self.generator_inputs(batch_size, draw), training=True)
+    def fake_images(self, batch_size, draw, generator_step=False, labels=None):
+        """The training fakes of draw `draw` (of classes `labels` in a conditional model);
+        `generator_step` marks the generator update's draw (subclasses update running
+        statistics there, e.g. StyleGAN's average w)."""
+        return self.generator(self.generator_inputs(batch_size, draw, labels), training=True)
+
+    def critic(self, images, labels=None, training=True):
+        """The discriminator's logits for `images` (of classes `labels` if conditional)."""
+        return self.discriminator(images if labels is None else [images, labels],
+                                  training=training)
 
     def augment(self, images, draw, stream):
         """Augmentation applied to every batch the discriminator sees (identity by default).
@@ -239,38 +268,40 @@ class GAN(AdversarialModel):
                                     self.key(Stream.AUGMENT_REAL + stream, draw)), tf.shape(images)[0])
         return self.augmentation(images, params)
 
-    def _lazy_r1(self, real):
+    def _lazy_r1(self, critic, real):
         """R1 every `r1_every` steps, scaled by `r1_every` (StyleGAN2's lazy regularization)."""
         penalty = lambda: self.r1_every * 0.5 * self.r1_gamma * losses_lib.r1_penalty(  # noqa: E731
-            self.discriminator, real)
+            critic, real)
         if self.r1_every == 1:
             return penalty()
         return tf.cond(self.step % self.r1_every == 0, penalty, lambda: tf.constant(0.0))
 
-    def real_logits(self, real_seen, draw):
+    def real_logits(self, real_seen, draw, labels=None):
         """(logits, extra loss) of the discriminator on the real batch it sees. The extra
         loss (none here) is trained with the discriminator's update but not reported in
         `d_loss`: subclasses add self-supervised terms (FastGAN's reconstruction)."""
-        return self.discriminator(real_seen, training=True), tf.constant(0.0)
+        return self.critic(real_seen, labels), tf.constant(0.0)
 
     def discriminator_variables(self):
         """What the discriminator's optimizer trains (subclasses add e.g. decoders)."""
         return self.discriminator.trainable_variables
 
-    def _discriminator_step(self, real, fake, draw):
+    def _discriminator_step(self, real, fake, draw, labels=None):
+        # The penalties differentiate the critic of this batch's classes.
+        critic = lambda images, training=True: self.critic(images, labels, training)  # noqa: E731
         with tf.GradientTape() as tape:
             real_seen = self.augment(real, draw, 0)
             fake_seen = self.augment(fake, draw, 1)
-            real_logits, extra = self.real_logits(real_seen, draw)
-            fake_logits = self.discriminator(fake_seen, training=True)
+            real_logits, extra = self.real_logits(real_seen, draw, labels)
+            fake_logits = critic(fake_seen)
             d_loss = self.adversarial_loss.d_loss(real_logits, fake_logits)
             penalty = tf.constant(0.0)
             if self.gradient_penalty_weight:
                 alpha = self._interpolation_weights(tf.shape(real)[0], draw)
                 penalty += self.gradient_penalty_weight * losses_lib.gradient_penalty(
-                    self.discriminator, real_seen, fake_seen, alpha=alpha)
+                    critic, real_seen, fake_seen, alpha=alpha)
             if self.r1_gamma:
-                penalty += self._lazy_r1(real_seen)
+                penalty += self._lazy_r1(critic, real_seen)
             total = d_loss + penalty
             # scale_loss: float16 loss scaling (the identity otherwise).
             scaled_total = self.d_optimizer.scale_loss(self._per_replica(total + extra))
@@ -282,24 +313,44 @@ class GAN(AdversarialModel):
     def generator_variables(self):
         return self.generator.trainable_variables
 
-    def train_step(self, data):
+    def _unpack(self, data):
+        """(images, labels) of a training batch; labels None for an unconditional model
+        (which ignores labels it is given). A conditional model's fakes take the real
+        batch's labels, so both sides of the game see the data's class frequencies."""
+        labeled = isinstance(data, (tuple, list)) and len(data) > 1
         real = data[0] if isinstance(data, (tuple, list)) else data
+        if not self.num_classes:
+            return real, None
+        if not labeled:
+            raise ValueError(
+                f"This model is class-conditional ({self.num_classes} classes): it trains on "
+                f"(images, labels) batches, got images alone. "
+                f"kerasgan.data.image_dataset(..., labels='inferred') gives them.")
+        labels = tf.convert_to_tensor(data[1])
+        if labels.shape.rank != 1 or not labels.dtype.is_integer:
+            raise ValueError(f"The training labels must be integer class indices of shape "
+                             f"(batch,), got {labels.dtype.name} {tuple(labels.shape)}.")
+        return real, tf.cast(labels, "int32")
+
+    def train_step(self, data):
+        real, labels = self._unpack(data)
         self._check_images(real)
         real = tf.cast(real, "float32")
         batch_size = tf.shape(real)[0]
         for draw in range(self.d_steps - 1):
-            self._discriminator_step(real, self.fake_images(batch_size, draw), draw)
+            self._discriminator_step(real, self.fake_images(batch_size, draw, labels=labels),
+                                     draw, labels)
         g_variables = self.generator_variables()
         # Only the generator's weights are watched, so the discriminator update below
         # is not recorded on this tape. (The tape needs the backing tf.Variables.)
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             g_tape.watch([v.value for v in g_variables])
             last = self.d_steps - 1
-            fake = self.fake_images(batch_size, last, generator_step=True)
+            fake = self.fake_images(batch_size, last, generator_step=True, labels=labels)
             d_loss, penalty, real_logits, fake_logits = self._discriminator_step(
-                real, tf.stop_gradient(fake), last)
+                real, tf.stop_gradient(fake), last, labels)
             g_loss = self.adversarial_loss.g_loss(
-                self.discriminator(self.augment(fake, last, 2), training=True))
+                self.critic(self.augment(fake, last, 2), labels))
             scaled_g_loss = self.g_optimizer.scale_loss(self._per_replica(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
@@ -330,8 +381,9 @@ class GAN(AdversarialModel):
         """The generator used for sampling: the EMA generator when there is one."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def call(self, latents, training=False):
-        return self.generator(latents, training=training)
+    def call(self, inputs, training=False):
+        """`generator(latents)`, or `generator([latents, labels])` if conditional."""
+        return self.generator(inputs, training=training)
 
     def latents(self, n, seed=None):
         """`n` standard-normal latents as a float32 numpy array; a fixed seed repeats them."""
@@ -340,7 +392,37 @@ class GAN(AdversarialModel):
         rng = np.random.default_rng(seed)
         return rng.standard_normal((int(n), self.latent_dim)).astype("float32")
 
-    def generate(self, n=None, seed=None, latents=None, batch_size=256):
+    def sample_labels(self, n, labels=None):
+        """`n` class indices (int32 numpy) of a conditional model: `labels` is a class index
+        or name (every image that class) or a sequence of `n` of them; None gives the
+        classes in turn (0, 1, ..., K-1, 0, ...: balanced, and image i keeps its class from
+        one call to the next, in grids and walks). ValueError naming the classes for an
+        unknown one. None for an unconditional model."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("labels apply to class-conditional models only; this model "
+                                 "was trained without classes.")
+            return None
+        if labels is None:
+            return (np.arange(int(n)) % self.num_classes).astype("int32")
+        if isinstance(labels, (str, int, np.integer)) and not isinstance(labels, bool):
+            labels = [labels] * int(n)
+        indices = np.asarray([self.class_index(label) for label in labels], "int32")
+        if len(indices) != n:
+            raise ValueError(f"labels must be one class or {n} of them, got {len(indices)}.")
+        return indices
+
+    def class_index(self, label):
+        """The index of class `label` (an index, or a name in `class_names`)."""
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            if 0 <= label < self.num_classes:
+                return int(label)
+        elif str(label) in self.class_names:
+            return self.class_names.index(str(label))
+        raise ValueError(f"Unknown class {label!r}: expected an index 0-{self.num_classes - 1} "
+                         f"or one of {', '.join(self.class_names)}.")
+
+    def generate(self, n=None, seed=None, latents=None, batch_size=256, labels=None):
         """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`, computed in
         float32 also when the model trains in mixed precision.
 
@@ -349,14 +431,20 @@ class GAN(AdversarialModel):
             seed: a fixed seed gives the same images every call.
             latents: explicit latents `(n, latent_dim)` instead of drawn ones.
             batch_size: images per forward pass.
+            labels: a conditional model's classes (see `sample_labels`): one class index or name
+                for all, or one per image; None: the classes in turn.
         """
         if latents is None:
             latents = self.latents(n, seed)
         latents = self._check_latents(latents)
+        labels = self.sample_labels(len(latents), labels)
         with self.sampling():
-            out = [keras.ops.convert_to_numpy(self.sampler(latents[i:i + batch_size],
-                                                           training=False))
-                   for i in range(0, len(latents), batch_size)]
+            out = []
+            for i in range(0, len(latents), batch_size):
+                inputs = latents[i:i + batch_size]
+                if labels is not None:
+                    inputs = [inputs, labels[i:i + batch_size]]
+                out.append(keras.ops.convert_to_numpy(self.sampler(inputs, training=False)))
         return np.concatenate(out).astype("float32")
 
     def sampling(self):

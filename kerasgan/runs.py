@@ -25,7 +25,8 @@ RUN_FLAGS = (("channels", "--channels"), ("ema", "--ema"), ("d_steps", "--d-step
              ("augment", "--augment"), ("lr", "--lr"), ("beta1", "--beta1"),
              ("precision", "--precision"), ("batch_size", "--batch-size"),
              ("steps_per_epoch", "--steps-per-epoch"), ("flip", "--flip"),
-             ("resize", "--resize"), ("load_size", "--load-size"))
+             ("resize", "--resize"), ("load_size", "--load-size"),
+             ("conditional", "--conditional"))
 _UNKNOWN = object()
 
 
@@ -279,7 +280,8 @@ def _resume_settings(settings):
                 "loss": compiled.get("loss"), "r1_gamma": compiled.get("r1_gamma"),
                 "augment": compiled.get("augment"), "precision": compiled.get("precision"),
                 "lr": optimizer("learning_rate"), "beta1": optimizer("beta_1"),
-                "steps_per_epoch": train.get("steps_per_epoch")}
+                "steps_per_epoch": train.get("steps_per_epoch"),
+                "conditional": bool(config.get("class_names"))}
     command = None
     for key in ("batch_size", "flip", "resize", "load_size", "data", "data_b"):
         if key in train:

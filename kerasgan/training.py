@@ -37,7 +37,8 @@ _CHOICES = {"channels": (1, 3), "jit": ("auto", "on", "off"),
             "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
             "resize": ("crop", "pad"), "cache": ("auto", "memory", "disk"),
             "strategy": ("none", "mirrored", "multiworker"), "verbose": (0, 1, 2)}
-_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic", "tensorboard")
+_FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic", "tensorboard",
+          "conditional")
 _NOT_SETTINGS = ("arch", "given", "command_line")
 
 
@@ -92,6 +93,7 @@ class TrainSettings:
     start_from: str | None = None
     freeze_d: int | None = None
     tensorboard: bool = False
+    conditional: bool = False
     given: frozenset | None = None
     command_line: str | None = None
 
@@ -123,7 +125,7 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
-          verbose=None, start_from=None, freeze_d=None, tensorboard=False):
+          verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
@@ -180,6 +182,9 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         tensorboard: log the losses and learning rates (`out/tensorboard/train`) and the
             sample grids (`out/tensorboard/samples`) per epoch for TensorBoard; needs the
             tensorboard package.
+        conditional: train a class-conditional model (vanilla, dcgan, stylegan_lite): the
+            classes are `data`'s class sub-folders, or its .npz's labels (see
+            `kerasgan.data.image_dataset(labels="inferred")`), saved with the model.
 
     Returns:
         The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
@@ -323,6 +328,27 @@ def _fine_tune_config(settings, source, seed):
     config.update({key: value for key, value in _arch_config(settings, seed).items()
                    if key in ("seed", "ema_decay", "d_steps")})
     return config
+
+
+def _conditional_config(settings, config, source):
+    """`config` with the class names of the data (`--conditional`), read without decoding."""
+    from kerasgan import architectures, data
+
+    if source is not None:
+        if not config.get("class_names"):
+            raise UsageError(f"--conditional: --from {settings.start_from} is unconditional; "
+                             "a conditional run starts from scratch or from a conditional model.")
+        return config
+    if "class_names" not in config:
+        conditional = [name for name in architectures.names("generation")
+                       if "class_names" in architectures.resolve_config(name, {})]
+        raise UsageError(f"--conditional: {settings.arch} has no class-conditional version; "
+                         f"these have: {', '.join(conditional)}.")
+    try:
+        class_names = data.class_names(settings.data)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--conditional: {error}") from error
+    return {**config, "class_names": class_names}
 
 
 def _copy_weights(source, gan):
@@ -581,6 +607,8 @@ def run(settings):
                 _check_memory(estimate, f"training {settings.arch} at --image-size "
                               f"{config['image_size']} (batch {settings.batch_size})",
                               "use a smaller --image-size, --batch-size or network", 1.0)
+            if settings.conditional:
+                config = _conditional_config(settings, config, source)
             gan = _create(settings.arch, config)
             initial_epoch = 0
             train_config = {"seed": seed, "batch_size": settings.batch_size, "flip": settings.flip,
@@ -694,7 +722,9 @@ def _plot_losses(out):
 
 
 def _training_data(settings, config, seed, skip_batches):
-    """An endless stream keyed by (seed, pass): a resumed run continues it exactly."""
+    """An endless stream keyed by (seed, pass): a resumed run continues it exactly; of
+    `(images, labels)` for a conditional model (`class_names` in its config), whose classes
+    the data's must be."""
     from kerasgan import data, zoo
 
     common = dict(image_size=config["image_size"], channels=config.get("channels", 3),
@@ -713,8 +743,14 @@ def _training_data(settings, config, seed, skip_batches):
     if settings.data_b:
         raise UsageError(f"--data-b is for image-to-image models; {settings.arch} generates "
                          "images from latents.")
-    return data.image_dataset(settings.data, data_dir=settings.data_dir, download=settings.download,
-                              **common)
+    class_names = config.get("class_names")
+    dataset = data.image_dataset(settings.data, data_dir=settings.data_dir,
+                                 download=settings.download,
+                                 labels="inferred" if class_names else None, **common)
+    if class_names and dataset.class_names != class_names:
+        raise UsageError(f"the model's classes are {', '.join(class_names)}; the classes of "
+                         f"--data {settings.data} are {', '.join(dataset.class_names)}.")
+    return dataset
 
 
 def _sample_callback(settings, gan, dataset, directory):
@@ -729,7 +765,8 @@ def _sample_callback(settings, gan, dataset, directory):
 
         images_a, images_b = (x.numpy()[:4] for x in next(iter(dataset.take(1))))
         return TranslationGrid(directory, images_a, images_b, every_n_epochs=settings.sample_every)
-    return callbacks.SampleGrid(directory, every_n_epochs=settings.sample_every)
+    return callbacks.SampleGrid(directory, every_n_epochs=settings.sample_every,
+                                columns=gan.num_classes or None)
 
 
 def _run_metadata(settings, gan, seconds):

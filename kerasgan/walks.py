@@ -93,7 +93,7 @@ def positions(frames, keyframes):
 
 
 def interpolate(model, n=4, frames=60, seed=0, space="auto", keyframes=4, truncation_psi=1.0,
-                columns=None, batch_size=64):
+                columns=None, batch_size=64, labels=None):
     """The frames of a looping latent walk, each a uint8 grid of `n` images.
 
     Args:
@@ -109,6 +109,8 @@ def interpolate(model, n=4, frames=60, seed=0, space="auto", keyframes=4, trunca
         truncation_psi: StyleGAN's truncation, applied to the keyframes' w (1: off).
         columns: images per grid row (default: as `kerasgan.callbacks.image_grid`).
         batch_size: images per generator call.
+        labels: a class-conditional model's class of each walk (one class index or name,
+            or `n`; default the classes in turn), kept for the whole walk.
 
     Returns:
         uint8 array `(frames, rows * H, columns * W, C)` (`(frames, rows * H, columns * W)`
@@ -123,6 +125,8 @@ def interpolate(model, n=4, frames=60, seed=0, space="auto", keyframes=4, trunca
     keyframes = _positive_int(keyframes, "keyframes", least=2)
     if truncation_psi != 1.0 and not getattr(model, "truncates", False):
         raise ValueError("truncation_psi applies to StyleGAN models only.")
+    walk_labels = model.sample_labels(n, labels)  # None, or one class per walk
+    per_frame = None if walk_labels is None else np.tile(walk_labels, frames)
     keys = keyframe_latents(model, n, keyframes, seed)  # (keyframes, n, d)
     segment, t = positions(frames, keyframes)
     start, end = keys[segment], keys[(segment + 1) % keyframes]  # (frames, n, d)
@@ -132,11 +136,12 @@ def interpolate(model, n=4, frames=60, seed=0, space="auto", keyframes=4, trunca
         if getattr(model, "truncates", False):  # StyleGAN walked in z: fixed noise
             images = model.generate(latents=latents, truncation_psi=truncation_psi,
                                     noise=_tiled_noise(model, n, frames, seed),
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, labels=per_frame)
         else:
-            images = model.generate(latents=latents, batch_size=batch_size)
+            images = model.generate(latents=latents, batch_size=batch_size, labels=per_frame)
     else:
-        w = model.ws(keys.reshape(keyframes * n, -1), truncation_psi, batch_size)
+        w = model.ws(keys.reshape(keyframes * n, -1), truncation_psi, batch_size,
+                     None if walk_labels is None else np.tile(walk_labels, keyframes))
         w = w.reshape((keyframes, n) + w.shape[1:])  # (keyframes, n, num_ws, w_dim)
         path = lerp(w[segment], w[(segment + 1) % keyframes], t)
         images = model.synthesize(path.reshape((frames * n,) + w.shape[2:]),

@@ -49,6 +49,7 @@ __all__ = [
     "CACHE_CHOICES",
     "MEMORY_BUDGET",
     "bundled",
+    "class_names",
     "default_cache_dir",
     "find_images",
     "image_dataset",
@@ -76,6 +77,19 @@ def bundled(name):
         raise ValueError(f"Unknown bundled data set {name!r}; bundled: {', '.join(BUNDLED)}.")
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # kerasgan/, above data/
     return os.path.join(package, "datasets", BUNDLED[name])
+
+
+def class_names(source):
+    """The class names `image_dataset(source, labels="inferred")` gives (a folder's class
+    sub-folders, an `.npz`'s labels), read without decoding any image."""
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    if path is not None and os.path.isdir(path):
+        return folders.class_folders(path, folders.folder_paths(path))[2]
+    if path is not None and path.lower().endswith(".npz"):
+        labels, names = arrays.load_label_file(arrays.existing_file(path))
+        return arrays.class_indices(labels, len(labels), names, f"the labels of {path}")[1]
+    raise DataError(f"classes are read from a folder of class sub-folders or an .npz with "
+                    f"labels, got {source!r}")
 
 
 def _too_few(n, batch_size, where):
@@ -111,8 +125,10 @@ def image_dataset(
     max_pixels=MAX_PIXELS,
     skip_batches=0,
     cache_dir=None,
+    labels=None,
 ):
-    """A batched dataset of float32 images in [-1, 1], shaped (batch_size, S, S, channels).
+    """A batched dataset of float32 images in [-1, 1], shaped (batch_size, S, S, channels),
+    or of `(images, labels)` for a class-conditional model (see `labels`).
 
     Args:
         source: one of
@@ -158,12 +174,21 @@ def image_dataset(
         max_pixels: for folders, refuse files whose header claims more pixels.
         cache_dir: folder of the disk cache; default `default_cache_dir()`
             (``$KERASGAN_CACHE/images``, else ``~/.cache/kerasgan/images``).
+        labels: None (images only), or the images' classes, for a class-conditional model:
+            - ``"inferred"``: a folder's class is the name of its sub-folder (one per class;
+              images lying in the folder itself are skipped with a warning naming them);
+              an ``.npz``'s are its ``y_train`` (else ``labels``, else ``y``) array, named by
+              its ``class_names`` array if it has one;
+            - an array of one integer per image (array sources).
+            Classes are indices 0..K-1; without names, the distinct label values, sorted,
+            named by their values.
 
     Returns:
-        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels), with
-        two attributes: ``batches_per_epoch``, the number of full batches in one pass, and
-        ``cache_kind``, where the decoded images are: "memory", "disk" (folders), or "none"
-        (tensorflow-datasets with ``cache=False``).
+        tf.data.Dataset whose elements are float32 tensors (batch_size, S, S, channels) (with
+        `labels`: tuples of them and int32 class indices (batch_size,)), with the attributes
+        ``batches_per_epoch``, the number of full batches in one pass, ``cache_kind``, where
+        the decoded images are: "memory", "disk" (folders), or "none" (tensorflow-datasets
+        with ``cache=False``), and ``class_names`` (None without `labels`).
 
     Raises:
         FileNotFoundError: missing folder or file; tfds data not prepared in `data_dir`.
@@ -174,9 +199,18 @@ def image_dataset(
     check_positive_int(batch_size, "batch_size")
     disk_cache.cache_kind(cache, 0, MEMORY_BUDGET)  # a bad choice fails now, whatever the source
     _check_skip(skip_batches, repeat)
-    ds = images = rows = None
+    inferred = isinstance(labels, str)
+    if inferred and labels != "inferred":
+        raise ValueError(f"labels must be None, 'inferred' or an array of class indices, got {labels!r}")
+    ds = images = rows = class_names = None
     kind = "memory"
     notes, error = [], None  # to issue here, after the source is read: they point at our caller
+    if labels is not None and tfdatasets.is_tfds(source):
+        raise ValueError("labels are read from image folders and arrays; a tensorflow-datasets "
+                         "source gives images only (export it to an .npz with its labels as y_train)")
+    if labels is not None and not inferred and isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(os.fspath(source)):
+            raise ValueError("a folder's labels are its sub-folder names: use labels='inferred'")
     if tfdatasets.is_tfds(source):
         if cache == "disk":
             raise ValueError("cache='disk' is for image folders; a tensorflow-datasets source is cached "
@@ -191,20 +225,29 @@ def image_dataset(
         path = os.fspath(source)
         if path.lower().endswith((".npz", ".npy")):
             array, where = arrays.load_array_file(path)
+            if inferred:
+                labels, class_names = arrays.load_label_file(path)
             images, notes = arrays.prepare_array(array, where, options)
         elif os.path.isdir(path):
             where = path
             folders.check_image_size(image_size)
             paths = folders.folder_paths(path)
+            if inferred:
+                paths, labels, class_names, notes = folders.class_folders(path, paths)
             kind = disk_cache.cache_kind(cache, len(paths) * image_size * image_size * channels, MEMORY_BUDGET)
             folder = folders.read_folder(path, paths, kind, options, strict=strict, cache_dir=cache_dir)
-            images, rows, notes, error = folder.images, folder.rows, folder.warnings, folder.error
+            images, rows, error = folder.images, folder.rows, folder.error
+            notes = notes + folder.warnings
+            if labels is not None:
+                labels = labels[folder.kept]
         elif os.path.exists(path):
             raise DataError(f"{path} is not a folder, an .npz/.npy file or 'tfds:NAME'")
         else:
             raise FileNotFoundError(f"Image folder or file not found: {path}")
     elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):
         where = "the given array"
+        if inferred:
+            raise ValueError("an array's labels cannot be inferred: pass them, labels=y")
         images, notes = arrays.prepare_array(source, where, options)
     else:
         raise TypeError(
@@ -217,6 +260,8 @@ def image_dataset(
         raise error
     if ds is None:
         n = len(images) if rows is None else len(rows)
+    if labels is not None:
+        labels, class_names = arrays.class_indices(labels, n, class_names, f"the labels of {where}")
     if n < batch_size:
         raise _too_few(n, batch_size, where)
     if ds is None:  # images by index, from memory or the disk cache
@@ -224,9 +269,10 @@ def image_dataset(
     else:  # tensorflow-datasets: the images themselves, too many to shuffle all at once
         fetch, buffer = None, tfdatasets.shuffle_buffer(n)
     dataset = stream.image_batches(n, fetch, batch_size, shuffle=shuffle, shuffle_buffer=buffer, seed=seed,
-                                   flip=flip, repeat=repeat, skip_batches=skip_batches, ds=ds)
+                                   flip=flip, repeat=repeat, skip_batches=skip_batches, ds=ds, labels=labels)
     dataset.batches_per_epoch = n // batch_size
     dataset.cache_kind = kind
+    dataset.class_names = class_names
     return dataset
 
 

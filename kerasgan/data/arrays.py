@@ -126,11 +126,16 @@ def prepare_array(x, what, options):
     return out, notes
 
 
-def load_array_file(path):
-    """Images from an .npy or .npz file; returns (array, description for errors)."""
+def existing_file(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Array file not found: {path}")
+    return path
+
+
+def load_array_file(path):
+    """Images from an .npy or .npz file; returns (array, description for errors)."""
+    path = existing_file(path)
     try:
         # allow_pickle=False: loading data must never execute code.
         data = np.load(path, allow_pickle=False)
@@ -147,3 +152,47 @@ def load_array_file(path):
             return data[key], f"array {key!r} in {path} (keys: {', '.join(keys)})"
         except Exception as e:
             raise DataError(f"cannot read array {key!r} from {path}: {e}") from e
+
+
+LABEL_KEYS = ("y_train", "labels", "y")  # an .npz's labels, the first of these it holds
+
+
+def load_label_file(path):
+    """`(labels, class names or None)` of an `.npz`: its `y_train` / `labels` / `y` array, and
+    its `class_names` array if it has one. DataError if it has no labels."""
+    path = os.fspath(path)
+    if not path.lower().endswith(".npz"):
+        raise DataError(f"labels='inferred' needs an .npz with a {' / '.join(LABEL_KEYS)} "
+                        f"array or a folder of class sub-folders, got {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise DataError(f"cannot read {path} as a numpy file: {e}") from e
+    with data:
+        key = next((k for k in LABEL_KEYS if k in data.files), None)
+        if key is None:
+            raise DataError(f"{path} has no labels: expected an array named "
+                            f"{' or '.join(LABEL_KEYS)} (keys: {', '.join(data.files)})")
+        names = data["class_names"] if "class_names" in data.files else None
+        return data[key], None if names is None else [str(n) for n in names]
+
+
+def class_indices(labels, n, class_names=None, what="the labels"):
+    """`(int32 class indices, class names)` of `n` integer labels. Without `class_names` the
+    classes are the distinct label values, sorted, named by their values; with them the
+    labels must be indices into them. DataError naming what is wrong."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise DataError(f"{what} must be one integer per image, shape ({n},), got shape "
+                        f"{labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{what} must be integers (class indices), got dtype {labels.dtype}")
+    if class_names is not None:
+        if labels.min() < 0 or labels.max() >= len(class_names):
+            raise DataError(f"{what} must be indices 0-{len(class_names) - 1} into its "
+                            f"{len(class_names)} class names, got {labels.min()}-{labels.max()}")
+        return labels.astype("int32"), list(class_names)
+    values = np.unique(labels)
+    if len(values) < 2:
+        raise DataError(f"{what} hold {len(values)} class; a conditional model needs at least two")
+    return np.searchsorted(values, labels).astype("int32"), [str(v) for v in values]

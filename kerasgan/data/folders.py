@@ -71,12 +71,14 @@ class Folder:
     rows: the usable rows of a disk cache (None: every row of `images`).
     warnings: to issue, in order (a damaged cache rebuilt, the skipped files).
     error: a `DataError` to raise after them (nothing usable, or skipped files with strict).
+    kept: the indices (into the paths read) of the usable images, in `images`' order.
     """
 
     images: np.ndarray
     rows: np.ndarray | None
     warnings: list
     error: DataError | None
+    kept: np.ndarray
 
     def __len__(self):
         return len(self.images) if self.rows is None else len(self.rows)
@@ -108,7 +110,35 @@ def read_folder(folder, paths, kind, options, *, strict=False, cache_dir=None):
         images, skipped, notes = disk_cache.disk_images(paths, options, cache_dir)
         rows = np.delete(np.arange(len(paths)), [i for i, _ in skipped]) if skipped else None
     warning, error = _judge_skipped(folder, paths, skipped, strict)
-    return Folder(images, rows, notes + ([warning] if warning else []), error)
+    kept = np.delete(np.arange(len(paths)), [i for i, _ in skipped])
+    return Folder(images, rows, notes + ([warning] if warning else []), error, kept)
+
+
+def class_folders(folder, paths):
+    """Classes from sub-folder names (one sub-folder of `folder` per class, searched
+    recursively inside): `(paths in a class folder, their class indices, sorted class names,
+    warnings)`. Images lying directly in `folder` belong to no class: skipped, and named in
+    a `SkippedImageWarning`. Fewer than two classes is a `DataError`."""
+    classes, outside = [], []
+    for path in paths:
+        parts = os.path.relpath(path, folder).split(os.sep)
+        (outside if len(parts) == 1 else classes).append(parts[0] if len(parts) > 1 else path)
+    class_names = sorted(set(classes))
+    if len(class_names) < 2:
+        raise DataError(
+            f"labels='inferred' takes one sub-folder per class under {folder}, found "
+            f"{len(class_names)} ({', '.join(class_names) or 'none'}): at least two are needed.")
+    notes = []
+    if outside:
+        listing = "\n".join(f"  {path}: not in a class sub-folder" for path in outside)
+        notes.append(SkippedImageWarning(
+            f"Skipped {len(outside)} of {len(paths)} image files that are in no class "
+            f"folder (labels='inferred'):\n{listing}"))
+    inside = [path for path in paths if os.path.dirname(os.path.relpath(path, folder))]
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[os.path.relpath(p, folder).split(os.sep)[0]] for p in inside],
+                      "int32")
+    return inside, labels, class_names, notes
 
 
 def load_image_folder(

@@ -73,8 +73,10 @@ def fetch_rows(images, rows, kind, batch_shape):
 # --------------------------------------------------------------------------- the two datasets
 
 
-def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0, ds=None):
-    """Batches of float32 images in [-1, 1]: shuffle, batch (drop_remainder), fetch, scale, flip.
+def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, repeat, skip_batches=0, ds=None,
+                  labels=None):
+    """Batches of float32 images in [-1, 1]: shuffle, batch (drop_remainder), fetch, scale, flip;
+    with `labels` (one int per index), `(images, labels)` batches.
 
     The stream is built on the indices `0..n-1` (`fetch` turns a batch of indices into a batch
     of images); a dataset of images `ds` (tensorflow-datasets) is used as it is, with
@@ -99,13 +101,14 @@ def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, 
         # drop_remainder: a ragged last batch would recompile the train step.
         batches = ds.batch(batch_size, drop_remainder=True)
 
-    def scale(key, x):
-        if fetch is not None:
-            x = fetch(x)
+    label_table = None if labels is None else tf.constant(labels, tf.int32)
+
+    def scale(key, index):
+        x = index if fetch is None else fetch(index)
         x = to_unit_range(x)
         if flip:
             x = tf.image.stateless_random_flip_left_right(x, seed=tf.stack([tf.constant(seed, tf.int64), key]))
-        return x
+        return x if label_table is None else (x, tf.gather(label_table, index))
 
     # Parallel map: with the default deterministic=True the batches still come out in order.
     return (keyed(batches, seed, repeat=repeat, skip=skip_batches)

@@ -334,9 +334,10 @@ class FastGAN(GAN):
         return (tf.reduce_mean(tf.abs(tf.cast(whole, "float32") - whole_target))
                 + tf.reduce_mean(tf.abs(tf.cast(part, "float32") - part_target)))
 
-    def real_logits(self, real_seen, draw):
+    def real_logits(self, real_seen, draw, labels=None):
         """The discriminator's logits on the real batch, and the decoders' reconstruction
-        loss of it (weighted; logged as `recon_loss`), trained with the discriminator."""
+        loss of it (weighted; logged as `recon_loss`), trained with the discriminator.
+        (FastGAN is unconditional: `labels` is always None.)"""
         real_logits, features_8, features_16 = self._taps.model(real_seen, training=True)
         recon = self.reconstruction_loss(real_seen, features_8, features_16, draw)
         self.recon_loss_tracker.update_state(recon)

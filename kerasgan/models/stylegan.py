@@ -25,6 +25,7 @@ from kerasgan import layers as kg_layers
 from kerasgan import noise as noise_lib
 from kerasgan.adversarial import Stream
 from kerasgan.gan import GAN
+from kerasgan import conditioning
 
 IMAGE_SIZES = (32, 64, 128)
 
@@ -56,14 +57,23 @@ def num_ws(image_size):
     return 2 * len(_resolutions(image_size))
 
 
-def mapping_network(latent_dim=256, w_dim=256, depth=4, lr_multiplier=0.01):
-    """z -> pixel norm -> `depth` equalized-lr dense + LeakyReLU layers -> w."""
+def mapping_network(latent_dim=256, w_dim=256, depth=4, lr_multiplier=0.01, num_classes=0):
+    """z -> pixel norm -> `depth` equalized-lr dense + LeakyReLU layers -> w. With
+    `num_classes`, inputs `[latent, label]`: the label's embedding, pixel-normed too, is
+    joined to z (StyleGAN2-ADA's conditioning)."""
     z = keras.Input((latent_dim,), name="latent")
+    inputs = z
     x = kg_layers.PixelNorm(name="pixel_norm")(z)
+    if num_classes:
+        label = conditioning.label_input()
+        inputs = [z, label]
+        embedded = conditioning.embed_label(label, num_classes, w_dim)
+        x = layers.Concatenate(name="latent_and_label")(
+            [x, kg_layers.PixelNorm(name="label_norm")(embedded)])
     for i in range(depth):
         x = kg_layers.EqualizedDense(w_dim, lr_multiplier=lr_multiplier, activation="lrelu",
                                      name=f"dense_{i}")(x)
-    return keras.Model(z, x, name="mapping")
+    return keras.Model(inputs, x, name="mapping")
 
 
 def synthesis_network(image_size=64, channels=3, w_dim=256, channel_base=8192,
@@ -109,23 +119,31 @@ def synthesis_network(image_size=64, channels=3, w_dim=256, channel_base=8192,
 
 
 def stylegan_generator(image_size=64, channels=3, latent_dim=256, w_dim=256, mapping_layers=4,
-                       mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256):
-    """`keras.Model([latent, noise_0, ...], image)`: mapping -> truncation -> w+ -> synthesis."""
+                       mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256,
+                       num_classes=0):
+    """`keras.Model([latent, noise_0, ...], image)` (`[latent, label, noise_0, ...]` with
+    `num_classes`): mapping -> truncation -> w+ -> synthesis."""
     _check_size(image_size)
-    mapping = mapping_network(latent_dim, w_dim, mapping_layers, mapping_lr_multiplier)
+    mapping = mapping_network(latent_dim, w_dim, mapping_layers, mapping_lr_multiplier,
+                              num_classes)
     synthesis = synthesis_network(image_size, channels, w_dim, channel_base, max_channels)
-    latent = keras.Input((latent_dim,), name="latent")
+    mapping_inputs = [keras.Input((latent_dim,), name="latent")]
+    if num_classes:
+        mapping_inputs.append(conditioning.label_input())
     noises = [keras.Input(shape, name=f"noise_{i}")
               for i, shape in enumerate(noise_shapes(image_size))]
-    w = kg_layers.WAverage(name="truncation")(mapping(latent))
+    w = kg_layers.WAverage(name="truncation")(
+        mapping(mapping_inputs if num_classes else mapping_inputs[0]))
     ws = layers.RepeatVector(num_ws(image_size), name="broadcast_w")(w)
     image = synthesis([ws] + noises)
-    return keras.Model([latent] + noises, image, name="generator")
+    return keras.Model(mapping_inputs + noises, image, name="generator")
 
 
 def stylegan_discriminator(image_size=64, channels=3, channel_base=8192, max_channels=256,
-                           mbstd_group_size=4):
-    """Residual discriminator with a minibatch-stddev layer; image -> logit `(batch, 1)`."""
+                           mbstd_group_size=4, num_classes=0):
+    """Residual discriminator with a minibatch-stddev layer; image -> logit `(batch, 1)`;
+    with `num_classes`, `[image, label]` -> logit with the label projected on its last
+    features."""
     _check_size(image_size)
     width = lambda res: _width(res, channel_base, max_channels)  # noqa: E731
     image = keras.Input((image_size, image_size, channels), name="image")
@@ -145,8 +163,13 @@ def stylegan_discriminator(image_size=64, channels=3, channel_base=8192, max_cha
     x = conv(width(4), 3, activation="lrelu", name="d4_conv")(x)
     x = layers.Flatten()(x)
     x = kg_layers.EqualizedDense(width(4), activation="lrelu", name="d4_dense")(x)
-    logit = kg_layers.EqualizedDense(1, dtype="float32", name="logit")(x)
-    return keras.Model(image, logit, name="discriminator")
+    if not num_classes:
+        logit = kg_layers.EqualizedDense(1, dtype="float32", name="logit")(x)
+        return keras.Model(image, logit, name="discriminator")
+    label = conditioning.label_input()
+    logit = conditioning.projection_logit(
+        kg_layers.EqualizedDense(1, name="logit_dense")(x), x, label, num_classes)
+    return keras.Model([image, label], logit, name="discriminator")
 
 
 @keras.saving.register_keras_serializable(package="kerasgan")
@@ -175,7 +198,10 @@ class StyleGAN(GAN):
                          seed=seed, **kwargs)
         self.style_mixing = float(style_mixing)
         self.w_avg_beta = float(w_avg_beta)
-        self.noise_shapes = [tuple(int(d) for d in t.shape[1:]) for t in generator.inputs[1:]]
+        # The mapping's inputs (latent, and a conditional model's label), then the noise.
+        self.num_mapping_inputs = 2 if self.num_classes else 1
+        self.noise_shapes = [tuple(int(d) for d in t.shape[1:])
+                             for t in generator.inputs[self.num_mapping_inputs:]]
         self.num_ws = int(self.synthesis.inputs[0].shape[1])
         self.w_dim = int(self.synthesis.inputs[0].shape[2])
 
@@ -201,10 +227,13 @@ class StyleGAN(GAN):
         mapping, truncation = generator.get_layer("mapping"), generator.get_layer("truncation")
         synthesis = generator.get_layer("synthesis")
 
+        k = self.num_mapping_inputs
+
         def run(inputs):
-            w = truncation.truncate(mapping(inputs[0], training=False), psi)
+            w = truncation.truncate(mapping(inputs[0] if k == 1 else list(inputs[:k]),
+                                            training=False), psi)
             ws = keras.ops.repeat(keras.ops.expand_dims(w, 1), self.num_ws, axis=1)
-            return synthesis([ws] + list(inputs[1:]), training=False)
+            return synthesis([ws] + list(inputs[k:]), training=False)
         return run
 
     def default_compile_args(self, batch_size=32, total_steps=None):
@@ -227,13 +256,24 @@ class StyleGAN(GAN):
                 self.key(Stream.STYLEGAN_NOISE + i, draw)), batch_size)
             for i, shape in enumerate(self.noise_shapes)]
 
-    def generator_inputs(self, batch_size, draw):
-        """`[latent, noise_0, ...]`: the exported generator's inputs for a training draw."""
-        return [self._latents(batch_size, draw)] + self._noise(batch_size, draw)
+    def generator_inputs(self, batch_size, draw, labels=None):
+        """`[latent, noise_0, ...]` (`[latent, label, noise_0, ...]` if conditional): the
+        exported generator's inputs for a training draw."""
+        return self._mapping_inputs(self._latents(batch_size, draw), labels) + self._noise(
+            batch_size, draw)
 
-    def _mixed_ws(self, batch_size, draw, update_w_avg):
-        """w+ of the draw's latents, mixed with a second latent's w from a random layer on."""
-        w = self.mapping(self._latents(batch_size, draw), training=True)
+    @staticmethod
+    def _mapping_inputs(latents, labels):
+        return [latents] if labels is None else [latents, labels]
+
+    def _map(self, mapping, latents, labels, training):
+        inputs = self._mapping_inputs(latents, labels)
+        return mapping(inputs if len(inputs) > 1 else inputs[0], training=training)
+
+    def _mixed_ws(self, batch_size, draw, update_w_avg, labels=None):
+        """w+ of the draw's latents, mixed with a second latent's w from a random layer on
+        (of the same class in a conditional model)."""
+        w = self._map(self.mapping, self._latents(batch_size, draw), labels, training=True)
         if update_w_avg:
             self.generator.get_layer("truncation").update(tf.stop_gradient(w), self.w_avg_beta)
         ws = tf.repeat(w[:, None, :], self.num_ws, axis=1)
@@ -241,7 +281,7 @@ class StyleGAN(GAN):
             z2 = self._replica_share(
                 lambda n: noise_lib.normal(tf.stack([n, self.latent_dim]),
                                            self.key(Stream.STYLE_MIX_LATENT, draw)), batch_size)
-            w2 = self.mapping(z2, training=True)
+            w2 = self._map(self.mapping, z2, labels, training=True)
             u = noise_lib.uniform([2], self.key(Stream.STYLE_MIX_CUTOFF, draw))
             cutoff = 1 + tf.cast(tf.floor(u[0] * (self.num_ws - 1)), tf.int32)  # 1..num_ws-1
             cutoff = tf.where(u[1] < self.style_mixing, cutoff, self.num_ws)
@@ -249,19 +289,21 @@ class StyleGAN(GAN):
             ws = tf.where(first[None, :, None], ws, w2[:, None, :])
         return ws
 
-    def fake_images(self, batch_size, draw, generator_step=False):
+    def fake_images(self, batch_size, draw, generator_step=False, labels=None):
         """Mapping + style mixing + synthesis; the generator step updates the average w."""
-        ws = self._mixed_ws(batch_size, draw, update_w_avg=generator_step)
+        ws = self._mixed_ws(batch_size, draw, update_w_avg=generator_step, labels=labels)
         return self.synthesis([ws] + self._noise(batch_size, draw), training=True)
 
     # ------------------------------------------------------------------ sampling
     def call(self, inputs, training=False):
-        """`generator([latent, noise_0, ...])`; latents alone get zero noise."""
-        if not isinstance(inputs, (list, tuple)):
-            n = tf.shape(inputs)[0]
-            inputs = [inputs] + [tf.zeros(tf.concat([[n], tf.constant(s, tf.int32)], 0))
-                                 for s in self.noise_shapes]
-        return self.generator(list(inputs), training=training)
+        """`generator([latent, noise_0, ...])` (`[latent, label, noise_0, ...]` if
+        conditional); the mapping's inputs alone get zero noise."""
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(inputs) == self.num_mapping_inputs:
+            n = tf.shape(inputs[0])[0]
+            inputs += [tf.zeros(tf.concat([[n], tf.constant(s, tf.int32)], 0))
+                       for s in self.noise_shapes]
+        return self.generator(inputs, training=training)
 
     def noise_inputs(self, n, seed=None):
         """Standard-normal noise inputs `[noise_0 (n, H0, W0, 1), ...]`, float32 numpy arrays.
@@ -272,16 +314,21 @@ class StyleGAN(GAN):
         rng = np.random.default_rng(None if seed is None else [int(seed), 0x5E1D])
         return [rng.standard_normal((int(n),) + s).astype("float32") for s in self.noise_shapes]
 
-    def ws(self, latents, truncation_psi=1.0, batch_size=256):
-        """w+ `(n, num_ws, w_dim)` of `latents` from the sampler, truncated towards the
-        tracked average w by `truncation_psi` (1: none, 0: the average w)."""
+    def ws(self, latents, truncation_psi=1.0, batch_size=256, labels=None):
+        """w+ `(n, num_ws, w_dim)` of `latents` (of classes `labels`, int indices, in a
+        conditional model) from the sampler, truncated towards the tracked average w by
+        `truncation_psi` (1: none, 0: the average w, over all classes)."""
         latents = self._check_latents(latents)
+        if (labels is None) != (not self.num_classes):
+            raise ValueError("a conditional model's ws() needs labels (see sample_labels); "
+                             "an unconditional model's takes none.")
         mapping = self.sampler.get_layer("mapping")
         truncation = self.sampler.get_layer("truncation")
         out = []
         with self.sampling():
             for i in range(0, len(latents), batch_size):
-                w = mapping(latents[i:i + batch_size], training=False)
+                w = self._map(mapping, latents[i:i + batch_size],
+                              None if labels is None else labels[i:i + batch_size], False)
                 if truncation_psi != 1.0:
                     w = truncation.truncate(w, float(truncation_psi))
                 out.append(keras.ops.convert_to_numpy(w))
@@ -309,7 +356,7 @@ class StyleGAN(GAN):
         return np.concatenate(out).astype("float32")
 
     def generate(self, n=None, seed=None, latents=None, batch_size=256, truncation_psi=1.0,
-                 noise=None):
+                 noise=None, labels=None):
         """Samples images in [-1, 1] as a float32 numpy array `(n, H, W, C)`.
 
         Args:
@@ -320,26 +367,32 @@ class StyleGAN(GAN):
             batch_size: images per forward pass.
             truncation_psi: the truncation trick (1: off; 0.7 is StyleGAN's usual value).
             noise: explicit noise inputs, a list like `noise_inputs(n)`.
+            labels: a conditional model's classes (see `sample_labels`).
         """
         if latents is None:
             latents = self.latents(n, seed)
-        ws = self.ws(latents, truncation_psi, batch_size)
+        labels = self.sample_labels(len(latents), labels)
+        ws = self.ws(latents, truncation_psi, batch_size, labels)
         return self.synthesize(ws, noise=noise, seed=seed, batch_size=batch_size)
 
 
 def stylegan_lite(image_size=64, channels=3, latent_dim=256, w_dim=256, mapping_layers=4,
                   mapping_lr_multiplier=0.01, channel_base=8192, max_channels=256,
                   d_channel_base=None, d_max_channels=None, style_mixing=0.9,
-                  w_avg_beta=0.995, ema_decay=0.999, **gan_kwargs):
+                  w_avg_beta=0.995, ema_decay=0.999, class_names=None, **gan_kwargs):
     """StyleGAN-lite at 32, 64 or 128 px. Widths: `min(max_channels, channel_base // res)`
     (the discriminator's from `d_channel_base` / `d_max_channels`, default the same).
+    Class-conditional with `class_names` (a list of names; labels are their indices).
     Train with `gan.compile(**gan.default_compile_args(batch_size))`."""
     image_size = int(image_size)
+    class_names = conditioning.check_class_names(class_names)
+    num_classes = len(class_names or ())
     generator = stylegan_generator(image_size, int(channels), int(latent_dim), int(w_dim),
                                    int(mapping_layers), float(mapping_lr_multiplier),
-                                   int(channel_base), int(max_channels))
+                                   int(channel_base), int(max_channels), num_classes)
     discriminator = stylegan_discriminator(image_size, int(channels),
                                            int(d_channel_base or channel_base),
-                                           int(d_max_channels or max_channels))
+                                           int(d_max_channels or max_channels),
+                                           num_classes=num_classes)
     return StyleGAN(generator, discriminator, style_mixing=style_mixing, w_avg_beta=w_avg_beta,
-                    ema_decay=ema_decay, **gan_kwargs)
+                    ema_decay=ema_decay, class_names=class_names, **gan_kwargs)

@@ -5,11 +5,17 @@ import keras
 from keras import layers
 
 from kerasgan.gan import GAN
+from kerasgan import conditioning
 
 
-def vanilla_generator(image_shape, latent_dim=100, units=(128, 256)):
-    inputs = keras.Input((latent_dim,), name="latent")
-    x = inputs
+def vanilla_generator(image_shape, latent_dim=100, units=(128, 256), num_classes=0):
+    """latent (and, with `num_classes`, an embedded label joined to it) -> MLP -> image."""
+    latent = keras.Input((latent_dim,), name="latent")
+    inputs, x = latent, latent
+    if num_classes:
+        label = conditioning.label_input()
+        inputs = [latent, label]
+        x = layers.Concatenate()([latent, conditioning.embed_label(label, num_classes, latent_dim)])
     for width in units:
         x = layers.LeakyReLU(0.2)(layers.Dense(width)(x))
     x = layers.Dense(math.prod(image_shape), activation="tanh")(x)
@@ -17,18 +23,27 @@ def vanilla_generator(image_shape, latent_dim=100, units=(128, 256)):
     return keras.Model(inputs, outputs, name="generator")
 
 
-def vanilla_discriminator(image_shape, units=(128,)):
-    inputs = keras.Input(image_shape, name="image")
-    x = layers.Flatten()(inputs)
+def vanilla_discriminator(image_shape, units=(128,), num_classes=0):
+    """image -> MLP -> logit; with `num_classes`, a projection discriminator on the label."""
+    image = keras.Input(image_shape, name="image")
+    x = layers.Flatten()(image)
     for width in units:
         x = layers.LeakyReLU(0.2)(layers.Dense(width)(x))
-    outputs = layers.Dense(1, name="logit")(x)
-    return keras.Model(inputs, outputs, name="discriminator")
+    if not num_classes:
+        return keras.Model(image, layers.Dense(1, name="logit")(x), name="discriminator")
+    label = conditioning.label_input()
+    logit = conditioning.projection_logit(layers.Dense(1, name="logit_dense")(x), x, label,
+                                          num_classes)
+    return keras.Model([image, label], logit, name="discriminator")
 
 
 def vanilla(image_size=28, channels=1, latent_dim=100, g_units=(128, 256), d_units=(128,),
-            **gan_kwargs):
-    """The tutorial MLP GAN for any image size and channel count (default 28x28 grey)."""
+            class_names=None, **gan_kwargs):
+    """The tutorial MLP GAN for any image size and channel count (default 28x28 grey);
+    class-conditional with `class_names` (a list of names; labels are their indices)."""
     image_shape = (int(image_size), int(image_size), int(channels))
-    return GAN(vanilla_generator(image_shape, latent_dim, tuple(g_units)),
-               vanilla_discriminator(image_shape, tuple(d_units)), **gan_kwargs)
+    class_names = conditioning.check_class_names(class_names)
+    num_classes = len(class_names or ())
+    return GAN(vanilla_generator(image_shape, latent_dim, tuple(g_units), num_classes),
+               vanilla_discriminator(image_shape, tuple(d_units), num_classes),
+               class_names=class_names, **gan_kwargs)
