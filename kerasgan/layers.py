@@ -343,6 +343,11 @@ class PullPushFill(keras.layers.Layer):
         self.levels = int(levels)
         self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear")
 
+    def build(self, input_shape):
+        # Built here: otherwise Keras traces `call` to build the sublayer, fails on the
+        # symbolic shapes, and warns about "unbuilt state" on every model built.
+        self.upsample.build(input_shape[0])
+
     def call(self, inputs):
         # Computed in the layer's dtype (float32 in the generator) whatever the inputs':
         # averages of many pixels lose too much in bfloat16.
