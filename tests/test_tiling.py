@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from kerasgan import zoo
-from kerasgan.models import cyclegan
-from kerasgan.models.cyclegan import (CycleGAN, CycleGANReflectionPadding2D, patch_discriminator,
-                                      tile_layout, tile_weights)
+from kerasgan import tiling, zoo
+from kerasgan.models.cyclegan import CycleGAN, CycleGANReflectionPadding2D, patch_discriminator
+from kerasgan.tiling import tile_layout, tile_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TILE, OVERLAP = 128, 32  # small tiles, so that small test images are tiled
@@ -205,12 +204,12 @@ def test_tiled_translation_shows_no_seams():
     # Overlapping tiles added up without the weights (measured 35).
     unweighted = lambda size, tiles, overlap: [  # noqa: E731
         np.ones(min(stop, size) - max(start, 0)) for start, stop in tiles]
-    original = cyclegan.tile_weights
+    original = tiling.tile_weights
     try:
-        cyclegan.tile_weights = unweighted
+        tiling.tile_weights = unweighted
         broken = model.translate(x, tile_size=TILE, overlap=OVERLAP)
     finally:
-        cyclegan.tile_weights = original
+        tiling.tile_weights = original
     assert seam_ratio(broken, rows, cols) > 3
 
 

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasgan import noise
+from kerasgan import noise, tiling
 from kerasgan import precision as precision_lib
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
@@ -133,7 +133,8 @@ def patch_discriminator(channels=3, base_channels=64, n_layers=3, name="discrimi
     return keras.Model(inputs, outputs, name=name)
 
 
-def _patch_side(size, n_layers):
+def patch_side(size, n_layers):
+    """The side of `patch_discriminator`'s logit map for images of side `size`."""
     for _ in range(n_layers):
         size = (size + 2 - 4) // 2 + 1
     return (size + 2 - 4 + 1) + 2 - 4 + 1
@@ -432,7 +433,7 @@ class CycleGAN(AdversarialModel):
         An image of at most `tile_size` x `tile_size` pixels is translated whole (each pass
         reflection-padded to a multiple of 4, at least 8, run and cropped back). A larger one
         is translated in overlapping tiles, one tile per forward pass, blended without seams
-        (`tile_layout`, `tile_weights`), so that memory is bounded by the tile size whatever
+        (`kerasgan.tiling`), so that memory is bounded by the tile size whatever
         the image size (a whole-image pass needs ~2.3 GB per megapixel at 24 base channels,
         measured: ~28 GB for a 12-megapixel photo). The result is written
         into one float32 array of the output's size, the only memory that grows with the
@@ -443,7 +444,7 @@ class CycleGAN(AdversarialModel):
             direction: "a2b" or "b2a".
             batch_size: images per forward pass when translated whole (fewer when
                 `batch_size` images would have more than `tile_size`**2 pixels).
-            tile_size: the tiles' side, a multiple of 4, at least 16 (default `TILE_SIZE`,
+            tile_size: the tiles' side, a multiple of 4, at least 16 (default `tiling.TILE_SIZE`,
                 512: ~0.6 GB of working memory for the cyclegan_photo2painting preset).
             overlap: the least overlap of neighbouring tiles in pixels, a multiple of 4 less
                 than `tile_size / 2` (default `TILE_OVERLAP`, 64, or about `tile_size / 4` if
@@ -457,7 +458,7 @@ class CycleGAN(AdversarialModel):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        tile_size, overlap = _tile_settings(tile_size, overlap)
+        tile_size, overlap = tiling.check_tile_settings(tile_size, overlap)
         x = np.asarray(images)
         single = x.ndim == 3
         if single:
@@ -478,7 +479,7 @@ class CycleGAN(AdversarialModel):
         with precision_lib.float32_layers(net):
             if h <= tile_size and w <= tile_size:
                 # Whole images, as many per pass as fit the tile's pixel budget.
-                per_pass = max(1, min(batch_size, tile_size**2 // (_padded(h) * _padded(w))))
+                per_pass = max(1, min(batch_size, tile_size**2 // (tiling.padded_side(h) * tiling.padded_side(w))))
                 result = np.concatenate([_run(net, x[i:i + per_pass])
                                          for i in range(0, len(x), per_pass)])
             else:
@@ -488,93 +489,19 @@ class CycleGAN(AdversarialModel):
         return result[0] if single else result
 
 
-# ---------------------------------------------------------------------------- tiling
-TILE_SIZE = 512  # default tile side: ~0.6 GB of working memory for cyclegan_photo2painting
-TILE_OVERLAP = 64  # default least overlap of neighbouring tiles (blended over its middle half)
-
-
-def _padded(size):
-    """The side the ResNet generator is run at: a multiple of 4 (two stride-2 downsamplings
-    and two 2x upsamplings give back the input size only then), at least 8."""
-    return max(8, -(-size // 4) * 4)
-
-
-def _tile_settings(tile_size, overlap):
-    if tile_size is None:
-        tile_size = TILE_SIZE
-    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) \
-            or tile_size < 16 or tile_size % 4:
-        raise ValueError(f"tile_size must be a multiple of 4 and at least 16 (the generator "
-                         f"downsamples twice by 2), got {tile_size!r}.")
-    if overlap is None:
-        overlap = min(TILE_OVERLAP, tile_size // 16 * 4)
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) \
-            or overlap < 4 or overlap % 4 or 2 * overlap >= tile_size:
-        raise ValueError(f"overlap must be a multiple of 4, at least 4 and less than "
-                         f"tile_size / 2 = {tile_size // 2}, got {overlap!r}.")
-    return int(tile_size), int(overlap)
-
-
+# ---------------------------------------------------------------------------- tiled translation
 def _run(net, batch):
-    """`net` on a batch `(n, h, w, c)` of any h and w: reflection-padded to `_padded` sizes
-    (edge-padded when a side is 1 px), run, cropped back; float32 numpy."""
+    """`net` on a batch `(n, h, w, c)` of any h and w: reflection-padded to
+    `tiling.padded_side` sizes (edge-padded when a side is 1 px), run, cropped back; float32
+    numpy."""
     batch = np.asarray(batch, "float32")
     h, w = batch.shape[1], batch.shape[2]
-    ph, pw = _padded(h) - h, _padded(w) - w
+    ph, pw = tiling.padded_side(h) - h, tiling.padded_side(w) - w
     pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
     if ph or pw:
         batch = np.pad(batch, pad, mode="reflect" if min(h, w) > 1 else "edge")
     y = keras.ops.convert_to_numpy(net(batch, training=False))
     return y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w].astype("float32", copy=False)
-
-
-def tile_layout(size, tile_size=TILE_SIZE, overlap=TILE_OVERLAP):
-    """The tiles along one image axis of `size` pixels: a list of `(start, stop)`.
-
-    The axis is seen as `translate` pads it for a whole-image pass: reflection-padded to a
-    multiple of 4 (`(padded - size) // 2` pixels before), so a tile may begin up to 3 pixels
-    before 0 or end up to 4 after `size`; those pixels are reflection padding. One tile of
-    the whole padded axis when it is at most `tile_size`; else the fewest tiles of exactly
-    `tile_size` pixels, spread evenly, overlapping their neighbours by at least `overlap`,
-    all beginning at multiples of 4 of the padded axis: on the grid of the generator's two
-    stride-2 layers, as in a whole-image pass.
-    """
-    padded = _padded(size)
-    before = (padded - size) // 2
-    if padded <= tile_size:
-        return [(-before, padded - before)]
-    n = -(-(padded - overlap) // (tile_size - overlap))
-    starts = [4 * round(k * (padded - tile_size) / (4 * (n - 1))) for k in range(n)]
-    return [(s - before, s - before + tile_size) for s in starts]
-
-
-def tile_weights(size, tiles, overlap=TILE_OVERLAP):
-    """The blending weights along one axis: one float64 array per tile of `tile_layout`,
-    over the tile's part inside the image (`max(start, 0)` to `min(stop, size)`).
-
-    Where two neighbouring tiles overlap, the later one's weight rises as a raised cosine
-    (sin^2) over `overlap // 2` pixels centred in their overlap while the earlier one's
-    falls as its complement (cos^2); elsewhere a tile's weight is 1 in its own part and 0
-    beyond its neighbour's ramp, so every tile contributes only at least `overlap / 4`
-    pixels inside its cut edges (away from the context it lacks there). The weights are
-    divided by their sum over the tiles (1 already, up to rounding), so they sum to 1 at
-    every pixel: a partition of unity, never 0 for all tiles. A tile's 2-D weight is the
-    outer product of its two axes' weights and sums to 1 as well, so no image-sized weight
-    array is needed.
-    """
-    ramp = overlap // 2
-    centre = np.arange(size) + 0.5  # pixel centres
-    rises = [np.ones(size)]  # rises[k]: tile k's rising edge, 0 before its ramp, 1 after
-    for (_, prev_stop), (start, _) in zip(tiles, tiles[1:]):
-        middle = (start + prev_stop) / 2
-        t = np.clip((centre - (middle - ramp / 2)) / ramp, 0.0, 1.0)
-        rises.append(np.sin(0.5 * np.pi * t) ** 2)
-    rises.append(np.zeros(size))
-    weights = [rises[k] * (1.0 - rises[k + 1]) for k in range(len(tiles))]
-    total = np.sum(weights, axis=0)
-    if not np.all(total > 0.5):  # never with tile_layout's tiles: every pixel is covered
-        raise AssertionError("the tile weights leave pixels uncovered")
-    return [(w / total)[max(start, 0):min(stop, size)] for w, (start, stop) in zip(weights, tiles)]
 
 
 def _instance_norm_layers(net):
@@ -638,32 +565,12 @@ class _SharedInstanceNorm:
             layer.__dict__.pop("call", None)
 
 
-def _box_downscale(image, max_pixels):
-    """`image` (H, W, C) averaged over f x f blocks, the least integer f that leaves at most
-    `max_pixels` pixels (the last H % f rows and W % f columns are left out; blocks of the
-    whole height or width for a long thin strip); float32. Strip by strip, so that no
-    image-sized temporary is made."""
-    h, w, c = image.shape
-    f_h = f_w = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
-    if f_h > h:  # a long thin strip: one row of blocks h high
-        f_h, f_w = h, -(-w // max_pixels)
-    elif f_w > w:
-        f_h, f_w = -(-h // max_pixels), w
-    oh, ow = h // f_h, w // f_w
-    small = np.empty((oh, ow, c), "float32")
-    rows = max(1, (1 << 24) // (f_h * ow * f_w * c))  # ~64 MB of float32 per strip
-    for r in range(0, oh, rows):
-        strip = np.asarray(image[r * f_h:min(oh, r + rows) * f_h, :ow * f_w], "float32")
-        small[r:r + rows] = strip.reshape(-1, f_h, ow, f_w, c).mean(axis=(1, 3))
-    return small
-
-
 def _translate_tiled(net, image, out, tile_size, overlap):
     """Translates one `(H, W, C)` image tile by tile into `out`, float32 `(H, W, C)` zeros.
 
-    Each tile (`tile_layout`) is cut from the image, reflection-padded where it reaches
-    beyond the image (as a whole-image pass pads), translated on its own, and its part
-    inside the image is added into `out` times its blending weight (`tile_weights`). Peak
+    Each tile (`kerasgan.tiling.tiles`) is cut from the image, reflection-padded where it
+    reaches beyond the image (as a whole-image pass pads), translated on its own, and its
+    part inside the image is added into `out` times its blending weight. Peak
     memory: one tile's forward pass, plus `out`.
 
     Instance normalisation: every tile is normalised with the same statistics, taken once
@@ -677,27 +584,21 @@ def _translate_tiled(net, image, out, tile_size, overlap):
     finer statistics, which a small copy cannot give). Tiles therefore do not agree exactly
     with a whole-image translation, but agree with each other, without seams.
     """
-    rows = tile_layout(image.shape[0], tile_size, overlap)
-    cols = tile_layout(image.shape[1], tile_size, overlap)
-    row_weights = tile_weights(image.shape[0], rows, overlap)
-    col_weights = tile_weights(image.shape[1], cols, overlap)
     with _SharedInstanceNorm(net) as norm:
         if norm.layers:
             norm.record()
-            _run(net, _box_downscale(image, tile_size**2)[None])
+            _run(net, tiling.box_downscale(image, tile_size**2)[None])
             norm.reuse()
-        for (top, bottom), wy in zip(rows, row_weights):
+        for (top, bottom, left, right), weight in tiling.tiles(*image.shape[:2], tile_size,
+                                                               overlap):
             y0, y1 = max(top, 0), min(bottom, image.shape[0])
-            for (left, right), wx in zip(cols, col_weights):
-                x0, x1 = max(left, 0), min(right, image.shape[1])
-                tile = np.asarray(image[y0:y1, x0:x1], "float32")
-                pad = ((y0 - top, bottom - y1), (x0 - left, right - x1), (0, 0))
-                if any(pad[0] + pad[1]):
-                    tile = np.pad(tile, pad, mode="reflect" if min(tile.shape[:2]) > 1
-                                  else "edge")
-                y = keras.ops.convert_to_numpy(net(tile[None], training=False))[0]
-                y = y[y0 - top:y1 - top, x0 - left:x1 - left]
-                out[y0:y1, x0:x1] += y * np.outer(wy, wx).astype("float32")[:, :, None]
+            x0, x1 = max(left, 0), min(right, image.shape[1])
+            tile = np.asarray(image[y0:y1, x0:x1], "float32")
+            pad = ((y0 - top, bottom - y1), (x0 - left, right - x1), (0, 0))
+            if any(pad[0] + pad[1]):
+                tile = np.pad(tile, pad, mode="reflect" if min(tile.shape[:2]) > 1 else "edge")
+            y = keras.ops.convert_to_numpy(net(tile[None], training=False))[0]
+            out[y0:y1, x0:x1] += y[y0 - top:y1 - top, x0 - left:x1 - left] * weight
     np.clip(out, -1.0, 1.0, out=out)  # a convex blend of tanh outputs, up to rounding
 
 
@@ -714,7 +615,7 @@ def cyclegan(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_ch
     if image_size < 8 or image_size % 4:
         raise ValueError(f"cyclegan's image_size must be a multiple of 4 and >= 8, "
                          f"got {image_size}.")
-    if _patch_side(image_size, d_layers) < 1:
+    if patch_side(image_size, d_layers) < 1:
         raise ValueError(f"image_size={image_size} is too small for a discriminator with "
                          f"d_layers={d_layers}; use fewer d_layers or larger images.")
     d_width = int(d_base_channels or base_channels)

@@ -35,10 +35,9 @@ from kerasgan import precision as precision_lib
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 from kerasgan.layers import PullPushFill
-from kerasgan.models.cyclegan import patch_discriminator, tile_layout, tile_weights
+from kerasgan import tiling
+from kerasgan.models.cyclegan import patch_discriminator, patch_side
 
-TILE_SIZE = 512  # restore's default tile side (a multiple of every generator's stride)
-TILE_OVERLAP = 64
 
 
 def _conv(filters, kernel, name, strides=1, dilation=1):
@@ -261,8 +260,9 @@ class Inpainter(AdversarialModel):
             float32 numpy array of the images' shape.
         """
         x, m, single = self._check_restore_inputs(images, masks)
-        tile_size = TILE_SIZE if tile_size is None else tile_size
-        overlap = min(TILE_OVERLAP, tile_size // 16 * 4) if overlap is None else overlap
+        # The default tile side, 512, is a multiple of every generator's stride.
+        tile_size = tiling.TILE_SIZE if tile_size is None else tile_size
+        overlap = min(tiling.TILE_OVERLAP, tile_size // 16 * 4) if overlap is None else overlap
         if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) \
                 or tile_size < self.stride or tile_size % self.stride:
             raise ValueError(f"tile_size must be a multiple of {self.stride}, got {tile_size!r}.")
@@ -312,15 +312,13 @@ class Inpainter(AdversarialModel):
 
     def _restore_tiled(self, image, mask, out, tile_size, overlap):
         """One `(H, W, C)` image tile by tile into `out` (zeros), blended as CycleGAN's
-        `translate` blends (`tile_layout`, `tile_weights`)."""
-        rows = tile_layout(image.shape[0], tile_size, overlap)
-        cols = tile_layout(image.shape[1], tile_size, overlap)
-        for (top, bottom), wy in zip(rows, tile_weights(image.shape[0], rows, overlap)):
+        `translate` blends (`kerasgan.tiling`)."""
+        for (top, bottom, left, right), weight in tiling.tiles(*image.shape[:2], tile_size,
+                                                               overlap):
             y0, y1 = max(top, 0), min(bottom, image.shape[0])
-            for (left, right), wx in zip(cols, tile_weights(image.shape[1], cols, overlap)):
-                x0, x1 = max(left, 0), min(right, image.shape[1])
-                y = self._run(image[None, y0:y1, x0:x1], mask[None, y0:y1, x0:x1])[0]
-                out[y0:y1, x0:x1] += y * np.outer(wy, wx).astype("float32")[:, :, None]
+            x0, x1 = max(left, 0), min(right, image.shape[1])
+            y = self._run(image[None, y0:y1, x0:x1], mask[None, y0:y1, x0:x1])[0]
+            out[y0:y1, x0:x1] += y * weight
 
 
 def composite(image, mask, prediction):
@@ -339,6 +337,9 @@ def inpainting(image_size=64, channels=3, base_channels=32, depth=4, max_channel
     if image_size < 2 ** depth or image_size % 2 ** depth:
         raise ValueError(f"inpainting's image_size must be a multiple of 2**depth = "
                          f"{2 ** depth}, got {image_size}.")
+    if patch_side(image_size, int(d_layers)) < 1:
+        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
+                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
     generator = unet_generator(int(channels), int(base_channels), depth, int(max_channels))
     discriminator = patch_discriminator(2 * int(channels) + 1, int(d_base_channels),
                                         int(d_layers))
