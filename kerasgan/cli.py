@@ -167,6 +167,10 @@ def build_parser(parser_class=None):
     train.add_argument("--seed", type=int, help="seed of the training noise and shuffling")
     train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="an architecture argument, e.g. --set base_channels=32 (repeatable)")
+    train.add_argument("--compile", dest="compile_set", type=_key_value, action="append",
+                       default=[], metavar="KEY=VALUE",
+                       help="an argument of the model's compile beyond the flags above, e.g. "
+                            "--compile l1_weight=1000 for inpainting (repeatable)")
     train.add_argument("--load-size", type=_positive_int,
                        help="image-to-image models: images are loaded at this side length "
                             "and randomly cropped to --image-size (default 1.125x it)")

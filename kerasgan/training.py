@@ -79,6 +79,7 @@ class TrainSettings:
     precision: str = "auto"
     seed: int | None = None
     set: tuple = ()
+    compile_set: tuple = ()
     load_size: int | None = None
     resize: str = "crop"
     flip: bool = False
@@ -107,6 +108,16 @@ class TrainSettings:
             raise UsageError(f"set={self.set!r}: expected a dict of architecture arguments "
                              "or (KEY, VALUE) pairs.")
         object.__setattr__(self, "set", pairs)
+        compile_pairs = self.compile_set.items() if isinstance(self.compile_set, dict) \
+            else self.compile_set
+        try:
+            compile_pairs = tuple((key, value) for key, value in compile_pairs)
+        except (TypeError, ValueError):
+            compile_pairs = None
+        if compile_pairs is None or not all(isinstance(key, str) for key, _ in compile_pairs):
+            raise UsageError(f"compile_set={self.compile_set!r}: expected a dict of compile "
+                             "arguments or (KEY, VALUE) pairs.")
+        object.__setattr__(self, "compile_set", compile_pairs)
         if self.given is not None:
             object.__setattr__(self, "given", frozenset(self.given))
 
@@ -125,7 +136,8 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
-          verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False):
+          verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
+          compile_set=None):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
@@ -182,6 +194,8 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         tensorboard: log the losses and learning rates (`out/tensorboard/train`) and the
             sample grids (`out/tensorboard/samples`) per epoch for TensorBoard; needs the
             tensorboard package.
+        compile_set: arguments of the model's `compile` beyond the ones above, e.g.
+            `{"l1_weight": 1000}` for inpainting (`--compile KEY=VALUE`).
         conditional: train a class-conditional model (vanilla, dcgan, stylegan_lite): the
             classes are `data`'s class sub-folders, or its .npz's labels (see
             `kerasgan.data.image_dataset(labels="inferred")`), saved with the model.
@@ -275,8 +289,8 @@ def _python_call(settings):
         value = getattr(settings, field.name)
         if field.name in _NOT_SETTINGS or value == field.default:
             continue
-        if field.name == "set":
-            shown.append(f"config={dict(value)!r}")
+        if field.name in ("set", "compile_set"):
+            shown.append(f"{'config' if field.name == 'set' else field.name}={dict(value)!r}")
         else:
             shown.append(f"{field.name}={value!r}")
     return f"kerasgan.train({', '.join(shown)})"
@@ -407,7 +421,25 @@ def _compile_args(settings, gan, total_steps):
     compile_args = _recommended_compile_args(settings, gan, total_steps)
     if settings.start_from is not None and settings.lr is None:
         compile_args = _scaled_learning_rates(compile_args, FINE_TUNE_LR_SCALE)
+    compile_args.update(_compile_set(settings, gan))
     return compile_args
+
+
+def _compile_set(settings, gan):
+    """`--compile KEY=VALUE`: arguments of the model's compile that no flag sets; unknown
+    ones and ones a flag sets are refused, all named in one line."""
+    import inspect
+
+    parameters = inspect.signature(type(gan).compile).parameters
+    own = [name for name in parameters if name not in (
+        "self", "kwargs", "d_optimizer", "g_optimizer", "jit_compile", "precision", "loss",
+        "r1_gamma", "augment")]
+    wrong = [key for key, _ in settings.compile_set if key not in own]
+    if wrong:
+        raise UsageError(f"--compile {', '.join(wrong)}: not an argument {settings.arch}'s "
+                         f"compile takes from --compile; it takes: {', '.join(own) or 'none'} "
+                         "(the others have flags of their own).")
+    return dict(settings.compile_set)
 
 
 def _recommended_compile_args(settings, gan, total_steps):
@@ -562,6 +594,9 @@ def run(settings):
         raise UsageError("--resume continues the run in --out and --overwrite replaces it; "
                          "pass one of them.")
     source = None
+    if settings.resume and settings.compile_set:
+        raise UsageError("--resume continues the run with its own compile settings; leave "
+                         "out --compile.")
     if settings.resume and (settings.start_from is not None or settings.freeze_d is not None):
         raise UsageError("--resume continues the run in --out with its own start and frozen "
                          "layers; leave out --from and --freeze-d.")

@@ -154,3 +154,29 @@ def test_cli_restore_refuses_a_bad_mask_in_one_line(model_folder, tmp_path):
     assert result.returncode == 2 and last.startswith("kerasgan: error: ") and "broken.png" in last
     assert "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "o.png")
+
+
+def test_an_image_size_too_small_for_the_discriminator_is_refused_when_built():
+    with pytest.raises(ValueError, match="image_size=16 is too small for a discriminator with "
+                                         "d_layers=3; use fewer d_layers or larger images"):
+        zoo.create("inpainting", image_size=16)
+
+
+def test_compile_arguments_without_a_flag_are_set_with_compile_set(tmp_path):
+    import kerasgan
+    from kerasgan.errors import UsageError
+    from conftest import noise_image_folder
+
+    data = noise_image_folder(tmp_path / "data", 8, 16, 16)
+    config = dict(zoo.tiny_config("inpainting"))
+    config.pop("image_size")
+    model = kerasgan.train("inpainting", data=data, out=str(tmp_path / "run"), config=config,
+                           image_size=16, batch_size=4, epochs=1, verbose=0,
+                           compile_set={"l1_weight": 1000.0, "hole_weight": 2.0})
+    assert (model.l1_weight, model.hole_weight) == (1000.0, 2.0)
+    assert zoo.load(str(tmp_path / "run"), for_training=True).l1_weight == 1000.0
+    with pytest.raises(UsageError, match="--compile l2_weight: not an argument inpainting's "
+                                         "compile takes from --compile; it takes: l1_weight, hole_weight"):
+        kerasgan.train("inpainting", data=data, out=str(tmp_path / "refused"), config=config,
+                       image_size=16, batch_size=4, epochs=1, compile_set={"l2_weight": 1.0})
+    assert not (tmp_path / "refused").exists()
