@@ -12,14 +12,11 @@ def _conv_init():
     return keras.initializers.RandomNormal(0.0, 0.02)  # the paper's N(0, 0.02)
 
 
-# PyTorch's defaults (momentum 0.1 there = 0.9 here), as the reference DCGAN uses.
-# synchronized: under tf.distribute the statistics are those of the global batch, so
-# results do not depend on the number of replicas (no effect on one device).
-_BATCH_NORM = dict(momentum=0.9, epsilon=1e-5, synchronized=True)
-
-
 def _batch_norm():
-    return layers.BatchNormalization(**_BATCH_NORM,
+    # PyTorch's defaults (momentum 0.1 there = 0.9 here), as the reference DCGAN uses.
+    # synchronized: under tf.distribute the statistics are those of the global batch, so
+    # results do not depend on the number of replicas (no effect on one device).
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
                                      gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 
 
@@ -33,32 +30,24 @@ def dcgan_generator(image_size=64, channels=3, latent_dim=100, base_channels=64,
     """4x4 seed from a dense layer, then stride-2 4x4 transposed convs doubling to `image_size`.
 
     At 64 px with base 64 the widths are 512-256-128-64-3, as in the PyTorch reference. With
-    `num_classes`, a second input `label` and class-conditional batch norms
-    (`kerasgan.conditioning.conditional_batch_norm`).
+    `num_classes`, a second input `label`, one-hot, joined to the latent.
     """
     steps = _num_upsamplings(image_size)
     latent = keras.Input((latent_dim,), name="latent")
-    inputs = latent
+    inputs, x = latent, latent
     if num_classes:
         label = conditioning.label_input()
         inputs = [latent, label]
-    blocks = iter(range(steps))
-
-    def normalized(x):
-        if not num_classes:
-            return _batch_norm()(x)
-        return conditioning.conditional_batch_norm(x, label, num_classes, f"cbn_{next(blocks)}",
-                                                   **_BATCH_NORM)
-
+        x = layers.Concatenate()([latent, conditioning.one_hot_label(label, num_classes)])
     width = base_channels * 2 ** (steps - 1)
-    x = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_conv_init())(latent)
+    x = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_conv_init())(x)
     x = layers.Reshape((4, 4, width))(x)
-    x = layers.ReLU()(normalized(x))
+    x = layers.ReLU()(_batch_norm()(x))
     for _ in range(steps - 1):
         width //= 2
         x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_conv_init())(x)
-        x = layers.ReLU()(normalized(x))
+        x = layers.ReLU()(_batch_norm()(x))
     x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                kernel_initializer=_conv_init())(x)
     outputs = layers.Activation("tanh", dtype="float32", name="image")(x)
