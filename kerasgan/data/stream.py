@@ -90,6 +90,11 @@ def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, 
     if repeat:
 
         def one_pass(epoch):
+            # Traced in a graph of its own, which inherits a global seed (set by
+            # keras.utils.set_random_seed, or `kerasgan train --deterministic`): tf.data would
+            # then combine it with this tensor seed in Python and fail. Without it the
+            # stream is keyed by `seed` alone, global seed or not, as it always was.
+            tf.compat.v1.get_default_graph().seed = None
             d = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch,
                            reshuffle_each_iteration=False) if shuffle else ds
             return d.batch(batch_size, drop_remainder=True)
