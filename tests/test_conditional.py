@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kerasgan
 from kerasgan import data, export, zoo
 from conftest import noise_image_folder
 
