@@ -19,20 +19,16 @@ import os
 import numpy as np
 
 
-def _arrays(path, model, limit=None):
+def arrays(path, image_shape, class_names):
+    """The images and labels of `path` as the model was trained on them (size, channels)."""
     from kerasgan import data
 
-    height, _, channels = model.image_shape
+    height, _, channels = image_shape
     ds = data.image_dataset(path, image_size=height, channels=channels, batch_size=500,
                             labels="inferred", shuffle=False)
-    if ds.class_names != model.class_names:
-        raise SystemExit(f"{path}: classes {ds.class_names}, the model's {model.class_names}")
-    xs, ys = [], []
-    for x, y in ds:
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-        if limit and sum(map(len, xs)) >= limit:
-            break
+    if ds.class_names != class_names:
+        raise SystemExit(f"{path}: classes {ds.class_names}, the model's {class_names}")
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -47,6 +43,19 @@ def classifier(shape, num_classes):
         layers.Flatten(), layers.Dropout(0.3), layers.Dense(128, activation="relu"),
         layers.Dense(num_classes),
     ])
+
+
+def train_classifier(train, test, image_shape, class_names, epochs=3):
+    """`(classifier, its accuracy on the real test images)`; logits out."""
+    import keras
+
+    x_train, y_train = arrays(train, image_shape, class_names)
+    x_test, y_test = arrays(test, image_shape, class_names)
+    net = classifier(image_shape, len(class_names))
+    net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+    net.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=2)
+    return net, float(net.evaluate(x_test, y_test, verbose=0)[1])
 
 
 def main(argv=None):
@@ -69,13 +78,8 @@ def main(argv=None):
     if not model.num_classes:
         raise SystemExit(f"{args.model} is not class-conditional")
     os.makedirs(args.out, exist_ok=True)
-    x_train, y_train = _arrays(args.train, model)
-    x_test, y_test = _arrays(args.test, model)
-    net = classifier(model.image_shape, model.num_classes)
-    net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
-    net.fit(x_train, y_train, batch_size=128, epochs=args.epochs, verbose=2)
-    real_accuracy = float(net.evaluate(x_test, y_test, verbose=0)[1])
+    net, real_accuracy = train_classifier(args.train, args.test, model.image_shape,
+                                          model.class_names, args.epochs)
 
     k, n = model.num_classes, args.per_class
     labels = np.repeat(np.arange(k), n)
@@ -93,6 +97,7 @@ def main(argv=None):
     rows = model.generate(k * 10, seed=args.seed, labels=np.repeat(np.arange(k), 10))
     callbacks.save_grid(rows, os.path.join(args.out, "class_rows.png"), columns=10)
     print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

@@ -148,8 +148,9 @@ def test_preset_loads_by_name_and_matches_its_golden_output(name, presets):
         elif model.truncates:  # StyleGAN-lite: its noise inputs are in the golden file
             noise = [golden[f"noise_{i}"] for i in range(len(model.noise_shapes))]
             out = model.generate(latents=golden["latent"], noise=noise)
-        else:
-            out = model.generate(latents=golden["latent"])
+        else:  # a conditional generator's golden file holds its labels too
+            labels = golden["label"] if model.num_classes else None
+            out = model.generate(latents=golden["latent"], labels=labels)
         np.testing.assert_allclose(out, golden["expected_image"], atol=1e-4)
     if model.task == "generation":
         np.testing.assert_array_equal(model.generate(2, seed=0), model.generate(2, seed=0))
@@ -173,6 +174,10 @@ def test_preset_fine_tunes(name):
         weights = model.generator_a2b.trainable_weights
     else:
         data = image_batches(shape, n=2, batch_size=2)
+        if model.task == "generation" and model.num_classes:  # (images, labels) batches
+            import tensorflow as tf
+            data = tf.data.Dataset.zip((data, tf.data.Dataset.from_tensors(
+                tf.constant([0, model.num_classes - 1], tf.int32))))
         weights = model.generator.trainable_weights
     before = [w.numpy().copy() for w in weights]
     history = model.fit(data, epochs=1, verbose=0)

@@ -35,18 +35,52 @@ def kid(real, fake, n):
 
 def generation_evidence(model, out, args):
     grid = os.path.join(out, "sample_grid.png")
-    callbacks.save_grid(model.generate(64, seed=0), grid)
+    if model.num_classes:  # one row per class
+        labels = np.repeat(np.arange(model.num_classes), 8)
+        callbacks.save_grid(model.generate(len(labels), seed=0, labels=labels), grid, columns=8)
+    else:
+        callbacks.save_grid(model.generate(64, seed=0), grid)
     fake = os.path.join(out, "samples.npz")
     np.savez(fake, images=model.generate(args.kid_n, seed=1))
     numbers, line = kid(args.real, fake, args.kid_n)
     how = (f"`kerasgan sample {args.name} --n {args.kid_n} --seed 1 --out samples.npz && "
            f"python shared/tools/kid.py {args.real_label} samples.npz --n {args.kid_n}`")
     sections = [memorisation_section(model, out, args), truncation_section(model, out)]
+    if model.num_classes:
+        sections.insert(0, classes_section(model, out, args))
     return grid, sections, {"kid_x1000": numbers["kid_x1000"], "fid": numbers["fid"],
                   "n_real": int(numbers["n_real"]), "n_fake": int(numbers["n_fake"]),
                   "features": "EfficientNet-Lite0 ImageNet (shared/tools/kid.py, offline); "
                               "not comparable with Inception FID/KID",
                   "command": how, "output": line}
+
+
+def classes_section(model, out, args):
+    """classes.json: how often a classifier trained on the real images (bench/conditional.py)
+    recognises the class asked for in 100 samples of each class."""
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import conditional
+
+    command = (f"python bench/conditional.py {args.name} --train {args.classes_train_label} "
+               f"--test {args.classes_test_label} --out classes/")
+    report = conditional.main([args.run, "--train", args.classes_train, "--test",
+                               args.classes_test, "--out", os.path.join(out, "classes")])
+    path = os.path.join(out, "classes.json")
+    with open(path, "w") as f:
+        json.dump({**report, "model": args.name, "command": command}, f, indent=2)
+    rows = "\n".join(f"| {name} | {rate:.0%} |" for name, rate in report["per_class"].items())
+    return path, f"""## Classes
+
+The sample grid's rows are the classes, in order: {", ".join(model.class_names)}.
+
+A small CNN trained on the real training images (3 epochs; {report['classifier_real_test_accuracy']:.1%}
+right on the real test images) recognises the class asked for in
+**{report['samples_recognised_as_requested']:.1%}** of {report['samples_per_class']} samples per
+class (seed {report['seed']}). Measured with `{command}` (classes.json).
+
+| class | recognised |
+|---|---|
+{rows}"""
 
 
 def memorisation_section(model, out, args):
@@ -160,6 +194,9 @@ def card(args, model, metadata, quality, sections=()):
            "inpainting": f"kerasgan restore {args.name} damaged.png --mask mask.png "
                          "--out restored.png",
            "generation": f"kerasgan sample {args.name} --n 16 --seed 0 --out grid.png"}[model.task]
+    if model.num_classes:
+        use += (f"\nkerasgan sample {args.name} --label {model.class_names[-1]!r} --n 16 "
+                "--out one_class.png")
     quality_lines = "\n".join(f"| {k} | {v} |" for k, v in quality.items()
                               if k not in ("command", "output", "output_untranslated",
                                            "features"))
@@ -223,11 +260,17 @@ def main():
     parser.add_argument("--heldout", help="translation: held-out photos for the figure")
     parser.add_argument("--restoration-results",
                         help="inpainting: results.json of bench/restoration.py evaluate")
+    parser.add_argument("--classes-train", help="conditional: real training images with labels")
+    parser.add_argument("--classes-test", help="conditional: real test images with labels")
+    parser.add_argument("--classes-train-label", help="how the card names --classes-train")
+    parser.add_argument("--classes-test-label", help="how the card names --classes-test")
     parser.add_argument("--kid-n", type=int, default=1000)
     parser.add_argument("--notes", help="Markdown file of notes for the card")
     parser.add_argument("--extra", action="append", default=[], help="more files to ship")
     args = parser.parse_args()
     args.real_label = args.real_label or args.real
+    args.classes_train_label = args.classes_train_label or args.classes_train
+    args.classes_test_label = args.classes_test_label or args.classes_test
     model = zoo.load(args.run, for_training=True)
     run_metadata = json.load(open(os.path.join(args.run, zoo.METADATA_FILE)))
     with tempfile.TemporaryDirectory() as work:
