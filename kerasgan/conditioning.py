@@ -37,6 +37,16 @@ def has_label_input(network):
     return any(t.name.split(":")[0] == LABEL for t in network.inputs)
 
 
+def latent_input(latent_dim, num_classes):
+    """`(inputs, x)` of a generator that starts from its latent: the latent alone, or with
+    `num_classes` the latent and a `label` input, `x` the latent joined to the one-hot label."""
+    latent = keras.Input((latent_dim,), name="latent")
+    if not num_classes:
+        return latent, latent
+    label = label_input()
+    return [latent, label], layers.Concatenate()([latent, one_hot_label(label, num_classes)])
+
+
 def embed_label(label, num_classes, dim, name="label_embedding"):
     """The label as a learned `dim`-vector (batch, dim), initialised N(0, 1) like the latent
     it joins (Keras' default, U(-0.05, 0.05), would start every class almost the same)."""

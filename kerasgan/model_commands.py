@@ -146,27 +146,34 @@ def cmd_sample(args):
 
 def cmd_translate(args):
     import numpy as np
-    from PIL import Image
 
-    from kerasgan import callbacks, data
+    from kerasgan import data
 
     _check_image_out(args.out)
     model = load_model(args.model, "translate")
     image = data.load_image(args.image).astype("float32") / 127.5 - 1.0  # DataError if bad
     result = model.translate(image, direction=args.direction)
     pixels = np.clip((result + 1.0) * 127.5 + 0.5, 0, 255).astype("uint8")
-    with callbacks.atomic_file(args.out) as tmp:
-        Image.fromarray(pixels).save(tmp, format=callbacks.image_format_of(args.out))
-    print(f"Wrote {os.path.abspath(args.out)} ({pixels.shape[1]}x{pixels.shape[0]}, "
-          f"{args.direction})")
+    _write_image(pixels, args.out, args.direction)
     return 0
+
+
+def _write_image(pixels, path, note):
+    """Writes uint8 `pixels` to `path` (its format from the extension) through a temporary
+    file, and says so."""
+    from PIL import Image
+
+    from kerasgan import callbacks
+
+    with callbacks.atomic_file(path) as tmp:
+        Image.fromarray(pixels).save(tmp, format=callbacks.image_format_of(path))
+    print(f"Wrote {os.path.abspath(path)} ({pixels.shape[1]}x{pixels.shape[0]}, {note})")
 
 
 def cmd_restore(args):
     import numpy as np
-    from PIL import Image
 
-    from kerasgan import callbacks, data
+    from kerasgan import data
 
     _check_image_out(args.out)
     model = load_model(args.model, "restore")
@@ -183,10 +190,7 @@ def cmd_restore(args):
     pixels[~missing] = image[~missing]  # the known pixels, exactly as read
     if pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
-    with callbacks.atomic_file(args.out) as tmp:
-        Image.fromarray(pixels).save(tmp, format=callbacks.image_format_of(args.out))
-    print(f"Wrote {os.path.abspath(args.out)} ({pixels.shape[1]}x{pixels.shape[0]}, "
-          f"{missing.mean():.1%} of the pixels restored)")
+    _write_image(pixels, args.out, f"{missing.mean():.1%} of the pixels restored")
     return 0
 
 

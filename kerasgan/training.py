@@ -99,25 +99,10 @@ class TrainSettings:
     command_line: str | None = None
 
     def __post_init__(self):
-        pairs = self.set.items() if isinstance(self.set, dict) else self.set
-        try:
-            pairs = tuple((key, _listed(value)) for key, value in pairs)
-        except (TypeError, ValueError):
-            pairs = None
-        if pairs is None or not all(isinstance(key, str) for key, _ in pairs):
-            raise UsageError(f"set={self.set!r}: expected a dict of architecture arguments "
-                             "or (KEY, VALUE) pairs.")
-        object.__setattr__(self, "set", pairs)
-        compile_pairs = self.compile_set.items() if isinstance(self.compile_set, dict) \
-            else self.compile_set
-        try:
-            compile_pairs = tuple((key, value) for key, value in compile_pairs)
-        except (TypeError, ValueError):
-            compile_pairs = None
-        if compile_pairs is None or not all(isinstance(key, str) for key, _ in compile_pairs):
-            raise UsageError(f"compile_set={self.compile_set!r}: expected a dict of compile "
-                             "arguments or (KEY, VALUE) pairs.")
-        object.__setattr__(self, "compile_set", compile_pairs)
+        object.__setattr__(self, "set", _key_value_pairs(self.set, "set", "architecture",
+                                                         _listed))
+        object.__setattr__(self, "compile_set", _key_value_pairs(
+            self.compile_set, "compile_set", "compile", lambda value: value))
         if self.given is not None:
             object.__setattr__(self, "given", frozenset(self.given))
 
@@ -275,6 +260,20 @@ def _checked(settings):
         if not isinstance(getattr(settings, name), bool):
             refuse(name, "True or False")
     return values
+
+
+def _key_value_pairs(value, name, what, convert):
+    """A dict or (KEY, VALUE) pairs as a tuple of pairs (values through `convert`), or a
+    UsageError naming `name`."""
+    pairs = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = tuple((key, convert(item)) for key, item in pairs)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or not all(isinstance(key, str) for key, _ in pairs):
+        raise UsageError(f"{name}={value!r}: expected a dict of {what} arguments or (KEY, "
+                         "VALUE) pairs.")
+    return pairs
 
 
 def _listed(value):

@@ -33,12 +33,7 @@ def dcgan_generator(image_size=64, channels=3, latent_dim=100, base_channels=64,
     `num_classes`, a second input `label`, one-hot, joined to the latent.
     """
     steps = _num_upsamplings(image_size)
-    latent = keras.Input((latent_dim,), name="latent")
-    inputs, x = latent, latent
-    if num_classes:
-        label = conditioning.label_input()
-        inputs = [latent, label]
-        x = layers.Concatenate()([latent, conditioning.one_hot_label(label, num_classes)])
+    inputs, x = conditioning.latent_input(latent_dim, num_classes)
     width = base_channels * 2 ** (steps - 1)
     x = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_conv_init())(x)
     x = layers.Reshape((4, 4, width))(x)

@@ -4,18 +4,13 @@ import math
 import keras
 from keras import layers
 
-from kerasgan.gan import GAN
 from kerasgan import conditioning
+from kerasgan.gan import GAN
 
 
 def vanilla_generator(image_shape, latent_dim=100, units=(128, 256), num_classes=0):
     """latent (and, with `num_classes`, the label one-hot, joined to it) -> MLP -> image."""
-    latent = keras.Input((latent_dim,), name="latent")
-    inputs, x = latent, latent
-    if num_classes:
-        label = conditioning.label_input()
-        inputs = [latent, label]
-        x = layers.Concatenate()([latent, conditioning.one_hot_label(label, num_classes)])
+    inputs, x = conditioning.latent_input(latent_dim, num_classes)
     for width in units:
         x = layers.LeakyReLU(0.2)(layers.Dense(width)(x))
     x = layers.Dense(math.prod(image_shape), activation="tanh")(x)
