@@ -86,18 +86,15 @@ def _key_value(text):
         return key, value
 
 
-def build_parser(parser_class=None):
-    parser = (parser_class or _Parser)(prog="kerasgan", description=__doc__,
-                                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, show the Python traceback instead of one line "
-                             "(also: environment variable KERASGAN_DEBUG=1)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_list(commands):
+    """`kerasgan list`'s flags."""
     listing = commands.add_parser("list", help="list the architectures and the pretrained presets")
     listing.add_argument("--json", action="store_true",
                          help="one JSON object ({architectures: [...], presets: [...]}) for scripts")
 
+
+def _add_train(commands):
+    """`kerasgan train`'s flags."""
     train = commands.add_parser("train", help="train an architecture on images")
     train.add_argument("arch", nargs="?",
                        help="architecture name (see `kerasgan list`); with --from, the source's")
@@ -206,6 +203,9 @@ def build_parser(parser_class=None):
                        help="log the losses, learning rates and sample grids per epoch to "
                             "OUT/tensorboard/ (needs the tensorboard package)")
 
+
+def _add_sample(commands):
+    """`kerasgan sample`'s flags."""
     sample = commands.add_parser("sample", help="write a grid of generated images")
     sample.add_argument("model", help="run directory, .keras file or preset name")
     sample.add_argument("--n", type=_positive_int, default=64)
@@ -216,6 +216,10 @@ def build_parser(parser_class=None):
     sample.add_argument("--out", default="samples.png",
                         help="image grid to write (.png, .jpg, ...), or .npz for the raw "
                              "images in [-1, 1]; replaced only once it is complete")
+
+
+def _add_translate(commands):
+    """`kerasgan translate`'s flags."""
     translate = commands.add_parser("translate", help="translate an image with an image-to-image "
                                                       "model (cyclegan)")
     translate.add_argument("model", help="run directory, .keras file or preset name")
@@ -224,6 +228,9 @@ def build_parser(parser_class=None):
     translate.add_argument("--out", required=True,
                            help="image file to write (.png, .jpg, ...)")
 
+
+def _add_restore(commands):
+    """`kerasgan restore`'s flags."""
     restore = commands.add_parser("restore", help="fill the damaged regions of an image with an "
                                                   "inpainting model")
     restore.add_argument("model", help="run directory, .keras file or preset name")
@@ -232,6 +239,9 @@ def build_parser(parser_class=None):
                          help="mask image of the same size: white (> 50%% grey) = missing")
     restore.add_argument("--out", required=True, help="image file to write (.png, .jpg, ...)")
 
+
+def _add_evaluate(commands):
+    """`kerasgan evaluate`'s flags."""
     evaluate = commands.add_parser("evaluate", help="FID and KID of a model against real images")
     evaluate.add_argument("model", help="run directory, .keras file or preset name")
     evaluate.add_argument("--data", required=True, help="real images: folder, .npz or tfds:NAME")
@@ -244,6 +254,9 @@ def build_parser(parser_class=None):
     features.add_argument("--features", metavar="MODEL.keras",
                           help="any Keras model mapping images in [-1, 1] to feature vectors")
 
+
+def _add_nearest(commands):
+    """`kerasgan nearest`'s flags."""
     nearest = commands.add_parser("nearest", help="memorisation check: generated images "
                                                   "beside their nearest training images")
     nearest.add_argument("model", help="run directory, .keras file or preset name")
@@ -257,6 +270,9 @@ def build_parser(parser_class=None):
                          help="a Keras model mapping images in [-1, 1] to feature vectors "
                               "(default: pixels downscaled to 32x32)")
 
+
+def _add_project(commands):
+    """`kerasgan project`'s flags."""
     project = commands.add_parser("project", help="find the latent from which a generator "
                                                   "best reproduces an image (GAN inversion)")
     project.add_argument("model", help="run directory, .keras file or preset name "
@@ -275,6 +291,9 @@ def build_parser(parser_class=None):
     project.add_argument("--seed", type=int, default=0,
                          help="the noise inputs (stylegan_lite) and the random starts (z)")
 
+
+def _add_interpolate(commands):
+    """`kerasgan interpolate`'s flags."""
     walk = commands.add_parser("interpolate", help="a looping latent walk as a .gif or .mp4")
     walk.add_argument("model", help="run directory, .keras file or preset name")
     walk.add_argument("--out", required=True,
@@ -290,6 +309,9 @@ def build_parser(parser_class=None):
     walk.add_argument("--truncation-psi", type=_float_in(), default=1.0,
                       help="StyleGAN: truncation of the keyframes (default 1: off)")
 
+
+def _add_export(commands):
+    """`kerasgan export`'s flags."""
     export = commands.add_parser("export", help="write SavedModel / TFLite artifacts of a "
                                                 "generator, with a parity report")
     export.add_argument("model", help="run directory, .keras file or preset")
@@ -324,6 +346,25 @@ def build_parser(parser_class=None):
     export.add_argument("--keep-over-tolerance", action="store_true",
                         help="write artifacts whose error exceeds their tolerance too (by "
                              "default they are left out, and the report says why)")
+
+
+def build_parser(parser_class=None):
+    parser = (parser_class or _Parser)(prog="kerasgan", description=__doc__,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the Python traceback instead of one line "
+                             "(also: environment variable KERASGAN_DEBUG=1)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_list(commands)
+    _add_train(commands)
+    _add_sample(commands)
+    _add_translate(commands)
+    _add_restore(commands)
+    _add_evaluate(commands)
+    _add_nearest(commands)
+    _add_project(commands)
+    _add_interpolate(commands)
+    _add_export(commands)
     for command in commands.choices.values():  # `kerasgan COMMAND ... --debug` works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=argparse.SUPPRESS)

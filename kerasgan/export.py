@@ -29,6 +29,10 @@ TFLite artifacts use builtin ops only: a model that would need TensorFlow (Flex)
 representative set drawn from the generator's own input distribution, or from calibration
 images for translation and inpainting, with masks drawn by `kerasgan.masks`; inputs and
 outputs stay float32 / uint8).
+
+Why one module of ~700 lines: the writers (SavedModel, TFLite at each quantization), the
+inputs they are checked on and the parity report are one pipeline over the same targets; the
+device side is `export/run_tflite.py`, without TensorFlow.
 """
 import contextlib
 import json

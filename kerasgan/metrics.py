@@ -7,6 +7,9 @@ only between runs that use the same extractor, image counts and sizes.
 
 The metrics work on numpy arrays in float64 and are meant for eager evaluation (between
 epochs, after training), not inside a compiled `train_step`.
+
+Why one module of ~500 lines: FID, KID, their feature extractors and the offline weight
+checks belong together (`kerasgan evaluate` and the memorisation check use the extractors).
 """
 import os
 import socket

@@ -6,6 +6,12 @@ refused: `UsageError`), builds or resumes the model, trains it with a checkpoint
 epoch, sample grids and the budgets (`minutes`, `kimg`), and writes the model folder with
 its metadata.json. The data stream is keyed by the seed and the model's step, so a resumed
 run goes on with the very batches an uninterrupted one would see.
+
+Why one module of ~850 lines: the run is one sequence that reads top to bottom (settings and
+their checks, the model made, resumed or fine-tuned, its compile arguments, the data, the fit
+with its callbacks, the metadata), and each step reads the settings the ones before it
+resolved. What is about the run folder (locks, resume settings, checkpoints on disk) is
+`kerasgan.runs` already.
 """
 import dataclasses
 import json

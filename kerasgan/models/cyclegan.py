@@ -15,6 +15,10 @@ model.compile(total_steps=200 * data.batches_per_epoch)  # lr constant, then lin
 model.fit(data, epochs=200)
 paintings = model.translate(photos, direction="a2b")  # any H x W, floats in [-1, 1]
 ```
+
+Why one file of ~630 lines: one file per architecture (`kerasgan/models/`). Besides the
+networks and the model it holds CycleGAN's own tiled translation (instance-norm statistics
+shared by the tiles); the tiling itself is `kerasgan/tiling.py`, shared with inpainting.
 """
 import numpy as np
 import keras
