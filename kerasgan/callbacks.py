@@ -37,19 +37,18 @@ def image_grid(images, columns=None):
 
 
 def save_grid(images, path, columns=None):
-    """Writes images in [-1, 1] as one image grid with matplotlib (the format from the
-    extension of `path`: PNG, JPEG, ...); returns the path.
+    """Writes images in [-1, 1] as one image grid with Pillow (the format from the
+    extension of `path`: PNG, JPEG, ...; grey images as an 8-bit grey file); returns the path.
 
     The file is written under a unique temporary name and renamed: a failed write (a full
     disk) leaves the previous file at `path` as it was and no temporary file.
     """
-    import matplotlib.image
+    from PIL import Image
 
     image_format = image_format_of(path)
     grid = image_grid(images, columns)
     with atomic_file(path) as tmp:
-        matplotlib.image.imsave(tmp, grid, cmap="gray" if grid.ndim == 2 else None,
-                                vmin=0, vmax=255, format=image_format)
+        Image.fromarray(grid).save(tmp, format=image_format)
     return path
 
 

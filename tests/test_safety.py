@@ -294,7 +294,7 @@ def test_resume_refuses_changed_flags_and_keeps_the_runs_own(world, tmp_path, ca
 
 def test_a_full_disk_keeps_the_previous_samples_and_no_temporary_file(world, tmp_path, capsys,
                                                                     monkeypatch):
-    import matplotlib.image
+    from PIL import Image
 
     run = str(world / "run")
     npz, png = tmp_path / "samples.npz", tmp_path / "grid.png"
@@ -311,7 +311,7 @@ def test_a_full_disk_keeps_the_previous_samples_and_no_temporary_file(world, tmp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(np, "savez_compressed", write_then_fail)
-    monkeypatch.setattr(matplotlib.image, "imsave", write_then_fail)
+    monkeypatch.setattr(Image.Image, "save", lambda image, file, *a, **k: write_then_fail(file))
     for out in (npz, png):
         code, _, err = run_cli(["sample", run, "--n", "4", "--seed", "5", "--out", str(out)],
                                capsys)
