@@ -194,7 +194,7 @@ def card(args, model, metadata, quality, sections=()):
            "inpainting": f"kerasgan restore {args.name} damaged.png --mask mask.png "
                          "--out restored.png",
            "generation": f"kerasgan sample {args.name} --n 16 --seed 0 --out grid.png"}[model.task]
-    if model.num_classes:
+    if model.task == "generation" and model.num_classes:
         use += (f"\nkerasgan sample {args.name} --label {model.class_names[-1]!r} --n 16 "
                 "--out one_class.png")
     quality_lines = "\n".join(f"| {k} | {v} |" for k, v in quality.items()
