@@ -637,7 +637,7 @@ def _export_into(out, model, targets, formats, quantizations, batch_size, uint8_
                  truncation_psi, calibration_images, seed, tolerances, latency_threads, source,
                  parity_samples, keep_over_tolerance):
     report = {"source": os.fspath(source) if source else type(model).__name__,
-              "architecture": getattr(model, "spec", {}).get("architecture"),
+              "architecture": model.architecture,
               "batch_size": batch_size, "uint8_images": bool(uint8_images),
               "truncation_psi": float(truncation_psi),
               "parity": f"{parity_samples} inputs drawn with seed {seed}; errors on the "
