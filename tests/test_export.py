@@ -399,3 +399,14 @@ def test_cli_export_calibrates_int8_cyclegan_on_a_small_photo_folder(tmp_path, c
     assert code == 0, capsys.readouterr().err
     report = json.load(open(tmp_path / "x" / export.REPORT_FILE))
     assert [(a["name"], a["quantization"]) for a in report["artifacts"]] == [("b2a", "int8")]
+
+
+def test_a_model_built_without_the_zoo_exports(tmp_path):
+    # Its report has no architecture name (None); it used to fail looking for one.
+    from kerasgan import GAN
+    from kerasgan.models import dcgan
+
+    gan = GAN(dcgan.dcgan_generator(32, 3, 8, 4), dcgan.dcgan_discriminator(32, 3, 4))
+    report = export.export(gan, str(tmp_path), formats=["tflite"], quantizations=["float32"])
+    assert report["architecture"] is None
+    assert report["artifacts"][0]["within_tolerance"]
