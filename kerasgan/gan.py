@@ -77,10 +77,11 @@ class GAN(AdversarialModel):
         self.class_names = conditioning.check_class_names(class_names)
         self.num_classes = len(self.class_names or ())
         for network in (generator, discriminator):
-            if conditioning.has_label_input(network) != bool(self.num_classes):
+            takes_label = conditioning.has_label_input(network)
+            if takes_label != bool(self.num_classes):
                 raise ValueError(
                     f"class_names={self.class_names!r} but the {network.name} "
-                    f"{'takes' if conditioning.has_label_input(network) else 'lacks'} a "
+                    f"{'takes' if takes_label else 'lacks'} a "
                     f"'{conditioning.LABEL}' input: a conditional model's generator and "
                     f"discriminator both take the label, an unconditional one's neither.")
         self.generator = generator

@@ -119,11 +119,10 @@ def class_folders(folder, paths):
     recursively inside): `(paths in a class folder, their class indices, sorted class names,
     warnings)`. Images lying directly in `folder` belong to no class: skipped, and named in
     a `SkippedImageWarning`. Fewer than two classes is a `DataError`."""
-    classes, outside = [], []
-    for path in paths:
-        parts = os.path.relpath(path, folder).split(os.sep)
-        (outside if len(parts) == 1 else classes).append(parts[0] if len(parts) > 1 else path)
-    class_names = sorted(set(classes))
+    tops = [os.path.relpath(path, folder).split(os.sep) for path in paths]
+    inside = [(path, parts[0]) for path, parts in zip(paths, tops) if len(parts) > 1]
+    outside = [path for path, parts in zip(paths, tops) if len(parts) == 1]
+    class_names = sorted({name for _, name in inside})
     if len(class_names) < 2:
         raise DataError(
             f"labels='inferred' takes one sub-folder per class under {folder}, found "
@@ -134,10 +133,9 @@ def class_folders(folder, paths):
         notes.append(SkippedImageWarning(
             f"Skipped {len(outside)} of {len(paths)} image files that are in no class "
             f"folder (labels='inferred'):\n{listing}"))
-    inside = [path for path in paths if os.path.dirname(os.path.relpath(path, folder))]
     index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[os.path.relpath(p, folder).split(os.sep)[0]] for p in inside],
-                      "int32")
+    labels = np.array([index[name] for _, name in inside], "int32")
+    inside = [path for path, _ in inside]
     return inside, labels, class_names, notes
 
 
