@@ -3,6 +3,7 @@
     python bench/small_data.py collections /tmp/collections      # builds the test collections
     python bench/small_data.py pair /tmp/collections/clipart_b 12 runs/pair_clipart_b_12
     python bench/small_data.py pair DATA MINUTES OUT --size 32 --arch fastgan --extra "--set base_channels=16"
+    python bench/small_data.py crops /tmp/painting_crops_3k --n 3000  # a painted collection to train a preset on
 
 `collections` builds, from the development data in ../shared/data (public domain / MIT, see
 its README), collections that no kerasgan default was tuned on (the recipe was tuned on the
@@ -10,6 +11,10 @@ bundled clip art, every 8th file of the set):
     clipart_b        500 clip-art images, 64 px: files 4, 12, 20, ... (none bundled)
     painting_crops   600 random 96 px crops of 26 paintings, resized to 64 px
     fashion_test     the first 1000 Fashion-MNIST test images, 32 px, grey as RGB
+
+`crops` cuts N random square crops (side drawn between --min-side and --max-side pixels of the
+painting scaled to 288 px on its short side) of the same 26 paintings, resized to --size: a
+larger painted collection for a long run (the paintings are only 28 pictures).
 
 `pair` trains both side by side, at the same time, each pinned to its own core with one
 thread (`taskset -c 0` / `-c 1`, TF_NUM_INTRAOP_THREADS=1), so the machine's drift hits both
@@ -38,6 +43,31 @@ PEER = os.path.join(SHARED, "tools", "peer_keras_dcgan.py")
 KID = os.path.join(SHARED, "tools", "kid.py")
 
 
+def _paintings(data):
+    """The 26 paintings (the last two are kept out of every collection), short side 288 px."""
+    names = sorted(f for f in os.listdir(os.path.join(data, "paintings")) if f.endswith(".jpg"))
+    images = []
+    for name in names[:26]:
+        image = Image.open(os.path.join(data, "paintings", name)).convert("RGB")
+        scale = 288 / min(image.size)
+        images.append(image.resize((round(image.width * scale), round(image.height * scale)),
+                                   Image.LANCZOS))
+    return images
+
+
+def build_crops(out, n, size, min_side, max_side, seed=0):
+    os.makedirs(out, exist_ok=True)
+    images = _paintings(os.path.join(SHARED, "data"))
+    rng = random.Random(seed)
+    for i in range(n):
+        image = images[i % len(images)]
+        side = rng.randint(min_side, max_side)
+        x, y = rng.randrange(image.width - side + 1), rng.randrange(image.height - side + 1)
+        image.crop((x, y, x + side, y + side)).resize((size, size), Image.LANCZOS).save(
+            os.path.join(out, f"crop{i:04d}.png"))
+    print(f"Wrote {n} crops of {min_side}-{max_side} px at {size} px under {out}")
+
+
 def build_collections(out):
     data = os.path.join(SHARED, "data")
     clip = sorted(os.listdir(os.path.join(data, "clipart64")))
@@ -49,14 +79,8 @@ def build_collections(out):
 
     folder = os.path.join(out, "painting_crops")
     os.makedirs(folder, exist_ok=True)
-    paintings = sorted(f for f in os.listdir(os.path.join(data, "paintings")) if f.endswith(".jpg"))
     rng = random.Random(0)
-    images = []
-    for name in paintings[:26]:  # the last two are kept out of every collection
-        image = Image.open(os.path.join(data, "paintings", name)).convert("RGB")
-        scale = 288 / min(image.size)
-        images.append(image.resize((round(image.width * scale), round(image.height * scale)),
-                                   Image.LANCZOS))
+    images = _paintings(data)
     for i in range(600):
         image = images[i % len(images)]
         x, y = rng.randrange(image.width - 96), rng.randrange(image.height - 96)
@@ -156,6 +180,12 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("collections")
     make.add_argument("out")
+    crops = commands.add_parser("crops")
+    crops.add_argument("out")
+    crops.add_argument("--n", type=int, default=3000)
+    crops.add_argument("--size", type=int, default=64)
+    crops.add_argument("--min-side", type=int, default=96)
+    crops.add_argument("--max-side", type=int, default=192)
     run = commands.add_parser("pair")
     run.add_argument("data")
     run.add_argument("minutes", type=float)
@@ -169,6 +199,8 @@ def main():
     args = parser.parse_args()
     if args.command == "collections":
         build_collections(args.out)
+    elif args.command == "crops":
+        build_crops(args.out, args.n, args.size, args.min_side, args.max_side)
     else:
         pair(args)
 
