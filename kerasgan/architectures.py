@@ -31,6 +31,8 @@ class Architecture:
         image_size: the builder's default image size (what `kerasgan list` shows).
         tiny: a config that builds and trains in seconds; the shared tests run every
             registered architecture with it.
+        paired: a translation model that learns from aligned pairs of images (matched by
+            file name: `kerasgan.data.paired_dataset`), not from two unpaired folders.
     """
 
     name: str
@@ -38,11 +40,14 @@ class Architecture:
     task: str = "generation"
     image_size: int | None = None
     tiny: types.MappingProxyType = dataclasses.field(default_factory=dict)  # read-only once made
+    paired: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"kind must be one of {TASKS}, got {self.task!r}.")
         object.__setattr__(self, "tiny", types.MappingProxyType(dict(self.tiny)))
+        if self.paired and self.task != "translation":
+            raise ValueError(f"paired is for translation models, not {self.task!r} ones.")
 
 
 BUILT_IN = (
@@ -57,6 +62,9 @@ BUILT_IN = (
     Architecture("inpainting", "kerasgan.models.inpainting:inpainting", "inpainting", 64,
                  {"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
                   "d_layers": 2}),
+    Architecture("pix2pix", "kerasgan.models.pix2pix:pix2pix", "translation", 128,
+                 {"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
+                  "d_layers": 2}, paired=True),
     Architecture("stylegan_lite", "kerasgan.models.stylegan:stylegan_lite", "generation", 64,
                  {"image_size": 32, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2,
                   "channel_base": 256, "max_channels": 8}),
@@ -77,13 +85,13 @@ def add(architecture):
     _REGISTRY[architecture.name] = architecture
 
 
-def from_builder(name, builder, task="generation", tiny=None):
+def from_builder(name, builder, task="generation", tiny=None, paired=False):
     """The `Architecture` of a builder function registered at run time: its default image
     size is read from its signature."""
     parameter = inspect.signature(builder).parameters.get("image_size")
     image_size = None if parameter is None or parameter.default is inspect.Parameter.empty \
         else parameter.default
-    return Architecture(name, builder, task, image_size, tiny or {})
+    return Architecture(name, builder, task, image_size, tiny or {}, paired)
 
 
 def names(task=None):

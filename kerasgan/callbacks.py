@@ -315,6 +315,31 @@ class TranslationGrid(keras.callbacks.Callback):
         self.last_path = save_grid(np.concatenate(rows), path, columns=3)
 
 
+class PairGrid(keras.callbacks.Callback):
+    """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed pairs in rows of
+    (input, translated, target), the pix2pix counterpart of `SampleGrid`.
+
+    Args:
+        directory: where the PNGs go.
+        inputs, targets: a few fixed aligned pairs, floats in [-1, 1] `(n, H, W, C)` (e.g.
+            the first batch of `paired_dataset`).
+    """
+
+    def __init__(self, directory, inputs, targets, every_n_epochs=1):
+        super().__init__()
+        self.directory, self.every_n_epochs = directory, every_n_epochs
+        self.inputs, self.targets = np.asarray(inputs), np.asarray(targets)
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs or _non_finite(logs):
+            return
+        translated = self.model.translate(self.inputs)
+        rows = np.stack([self.inputs, translated, self.targets], axis=1)
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        self.last_path = save_grid(rows.reshape((-1,) + rows.shape[2:]), path, columns=3)
+
+
 class RestorationGrid(keras.callbacks.Callback):
     """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images in rows of
     (damaged, restored, original), the inpainting counterpart of `SampleGrid`. The masks are

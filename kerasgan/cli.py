@@ -107,8 +107,13 @@ def _add_train(commands):
                             "(FreezeD)")
     train.add_argument("--data", required=True,
                        help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT]")
-    train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan): "
-                                        "--data is domain A")
+    train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan, "
+                                        "pix2pix): --data is domain A")
+    train.add_argument("--paired", action="store_true",
+                       help="--data and --data-b are aligned pairs: each file pairs with the "
+                            "file of the same name (any extension) in the other folder; files "
+                            "without a partner are named and left out (pix2pix, which "
+                            "implies it)")
     train.add_argument("--out", required=True,
                        help="run directory to write: new or empty (see --resume, --overwrite); "
                             "a lock file in it keeps a second process from training there")
@@ -329,8 +334,9 @@ def _add_export(commands):
                         help="the signature's fixed batch (default 1)")
     export.add_argument("--uint8", action="store_true",
                         help="images in and out as uint8 RGB [0, 255] instead of [-1, 1]")
-    export.add_argument("--direction", type=_choices(("a2b", "b2a")), default=["a2b", "b2a"],
-                        help="translation models: which generators (default a2b,b2a)")
+    export.add_argument("--direction", type=_choices(("a2b", "b2a")),
+                        help="translation models: which generators (default: all the model "
+                             "has: a2b,b2a for cyclegan, a2b for pix2pix)")
     export.add_argument("--image-size", type=_positive_int,
                         help="translation models: the artifact's input size (default: the "
                              "training size)")

@@ -101,7 +101,7 @@ def _resolve(model):
     return model
 
 
-def _targets(model, directions=DIRECTIONS, truncation_psi=1.0, image_size=None):
+def _targets(model, directions=None, truncation_psi=1.0, image_size=None):
     """The generators of `model` to export: what the model declares (`export_signatures`)."""
     from kerasgan.adversarial import AdversarialModel
 
@@ -416,7 +416,7 @@ def _check_tolerances(tolerances):
 
 
 def _single_target(model, direction, truncation_psi, image_size):
-    directions = DIRECTIONS if direction is None else (direction,)
+    directions = None if direction is None else (direction,)
     model, targets = _targets(model, directions, truncation_psi, image_size)
     if len(targets) > 1:
         raise ValueError("A CycleGAN has two generators: pass direction='a2b' or 'b2a'.")
@@ -524,7 +524,7 @@ def _signature(target, batch_size, uint8_images):
 
 
 def export(model, out, formats=FORMATS, quantizations=QUANTIZATIONS, batch_size=1,
-           uint8_images=False, directions=DIRECTIONS, truncation_psi=1.0,
+           uint8_images=False, directions=None, truncation_psi=1.0,
            calibration_images=None, seed=0, tolerances=None, latency_threads=(1,),
            image_size=None, source=None, parity_samples=PARITY_SAMPLES,
            keep_over_tolerance=False):

@@ -284,7 +284,7 @@ def cmd_export(args):
     image_input = model.task != "generation"  # translation, inpainting: images in
     if not image_input and (args.image_size or args.calibration_data):
         raise UsageError("--image-size and --calibration-data apply to image-to-image models "
-                         "(cyclegan, inpainting) only.")
+                         "(cyclegan, pix2pix, inpainting) only.")
     if image_input:
         size = args.image_size or model.image_size
         per_item = 2 * size * size * (model.channels + 1)

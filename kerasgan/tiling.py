@@ -1,10 +1,12 @@
 """Overlapping tiles for running image-to-image networks on images of any size in bounded
-memory, shared by CycleGAN's `translate` and the inpainting model's `restore`.
+memory, shared by CycleGAN's `translate`, the inpainting model's `restore` and pix2pix's
+`translate`.
 
 `tile_layout` places the tiles along one axis (on the grid of a generator's two stride-2
 layers, as a whole-image pass sees it), `tile_weights` blends them (a partition of unity:
 raised-cosine ramps in the overlaps), and `tiles` walks an image's tiles with their 2-D
 weights: a caller runs its network on each and adds `output * weight` into its result.
+`run_at_stride` and `run_tiled` do that for the U-Net generators (inpainting, pix2pix).
 """
 import numpy as np
 
@@ -95,6 +97,62 @@ def tiles(height, width, tile_size=TILE_SIZE, overlap=TILE_OVERLAP):
     for (top, bottom), wy in zip(rows, row_weights):
         for (left, right), wx in zip(cols, col_weights):
             yield (top, bottom, left, right), np.outer(wy, wx).astype("float32")[:, :, None]
+
+
+def image_batch(images, channels):
+    """`(batch, single)`: `images` (`(n, H, W, channels)` or one `(H, W, channels)`, floats
+    in [-1, 1]) as a float32 batch, and whether one image was given; ValueError in one line
+    for another shape, dtype or an empty image."""
+    x = np.asarray(images)
+    single = x.ndim == 3
+    if single:
+        x = x[None]
+    if x.ndim != 4 or x.shape[-1] != channels:
+        raise ValueError(f"images must have shape (n, H, W, {channels}) or (H, W, {channels}), "
+                         f"got {np.shape(images)}.")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; scale uint8 "
+                         "pixels with x / 127.5 - 1.")
+    if 0 in x.shape:
+        raise ValueError(f"images must be non-empty, got shape {x.shape}.")
+    return x.astype("float32", copy=False), single
+
+
+def stride_tile_settings(tile_size, overlap, stride):
+    """`(tile_size, overlap)` of a U-Net of `stride` with defaults filled in (the default tile,
+    512, is a multiple of every such stride); ValueError for a tile off the stride."""
+    tile_size = TILE_SIZE if tile_size is None else tile_size
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) \
+            or tile_size < stride or tile_size % stride:
+        raise ValueError(f"tile_size must be a multiple of {stride}, got {tile_size!r}.")
+    overlap = min(TILE_OVERLAP, tile_size // 16 * 4) if overlap is None else overlap
+    return int(tile_size), overlap
+
+
+def run_at_stride(net, arrays, stride):
+    """`net` on a batch of any H, W (`arrays`: its inputs, each `(n, H, W, c)`): each
+    reflection-padded (edge-padded when too small to reflect) to a multiple of `stride`, run
+    in float32, cropped back; float32 numpy `(n, H, W, C)`. For the U-Net generators of the
+    inpainting and pix2pix models, which give back the input size only at their stride."""
+    h, w = arrays[0].shape[1], arrays[0].shape[2]
+    ph, pw = -h % stride, -w % stride
+    pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
+    if ph or pw:
+        mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
+        arrays = [np.pad(x, pad, mode=mode) for x in arrays]
+    y = np.asarray(net(arrays[0] if len(arrays) == 1 else list(arrays), training=False))
+    return y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w].astype("float32", copy=False)
+
+
+def run_tiled(net, arrays, out, stride, tile_size, overlap):
+    """One image's `net` output written tile by tile into `out` (zeros, `(H, W, C)`):
+    `arrays` are its inputs `(H, W, c)`; each tile is run by `run_at_stride` and added with
+    its blending weight (`tiles`), so memory is bounded by the tile."""
+    height, width = arrays[0].shape[:2]
+    for (top, bottom, left, right), weight in tiles(height, width, tile_size, overlap):
+        y0, y1, x0, x1 = max(top, 0), min(bottom, height), max(left, 0), min(right, width)
+        y = run_at_stride(net, [x[None, y0:y1, x0:x1] for x in arrays], stride)[0]
+        out[y0:y1, x0:x1] += y * weight
 
 
 def box_downscale(image, max_pixels):

@@ -44,7 +44,7 @@ _CHOICES = {"channels": (1, 3), "jit": ("auto", "on", "off"),
             "resize": ("crop", "pad"), "cache": ("auto", "memory", "disk"),
             "strategy": ("none", "mirrored", "multiworker"), "verbose": (0, 1, 2)}
 _FLAGS = ("resume", "overwrite", "flip", "strict", "download", "deterministic", "tensorboard",
-          "conditional")
+          "conditional", "paired")
 _NOT_SETTINGS = ("arch", "given", "command_line")
 
 
@@ -101,6 +101,7 @@ class TrainSettings:
     freeze_d: int | None = None
     tensorboard: bool = False
     conditional: bool = False
+    paired: bool = False
     given: frozenset | None = None
     command_line: str | None = None
 
@@ -128,7 +129,7 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
           verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
-          compile_set=None):
+          compile_set=None, paired=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
 
@@ -148,7 +149,7 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan.
         out: the run folder to write.
         config: architecture arguments, e.g. `{"base_channels": 32}` (`--set KEY=VALUE`).
-        data_b: domain B images, for image-to-image models (cyclegan).
+        data_b: domain B images, for image-to-image models (cyclegan, pix2pix).
         image_size, channels: default: the architecture's.
         epochs: default 10; with `minutes` or `kimg`, until the budget is spent. With
             `resume`, the new total.
@@ -190,6 +191,9 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         conditional: train a class-conditional model (vanilla, dcgan, stylegan_lite): the
             classes are `data`'s class sub-folders, or its .npz's labels (see
             `kerasgan.data.image_dataset(labels="inferred")`), saved with the model.
+        paired: the images of `data` and `data_b` are aligned pairs, matched by file name
+            (`kerasgan.data.paired_dataset`); implied by the architectures that learn from
+            pairs (pix2pix), refused for the others.
 
     Returns:
         The trained model (`kerasgan.GAN`, or `CycleGAN` for cyclegan), as saved in `out`.
@@ -610,6 +614,10 @@ def run(settings):
         settings = dataclasses.replace(settings, arch=source.spec["architecture"])
     elif settings.freeze_d is not None:
         raise UsageError("--freeze-d freezes a pretrained discriminator: it needs --from.")
+    if settings.paired and not zoo.trains_on_pairs(settings.arch):
+        paired = [name for name in zoo.list() if zoo.trains_on_pairs(name)]
+        raise UsageError(f"--paired: {settings.arch} does not learn from pairs of images; "
+                         f"{', '.join(paired)} does.")
     _check_writable(settings.out)
     if settings.tensorboard:
         _check_tensorboard()
@@ -775,8 +783,9 @@ def _training_data(settings, config, seed, skip_batches):
         if not settings.data_b:
             raise UsageError(f"{settings.arch} learns to translate between two image folders: "
                              "pass domain A as --data and domain B as --data-b.")
-        return data.unpaired_dataset(settings.data, settings.data_b, load_size=settings.load_size,
-                                     **common)
+        make = data.paired_dataset if zoo.trains_on_pairs(settings.arch) else \
+            data.unpaired_dataset
+        return make(settings.data, settings.data_b, load_size=settings.load_size, **common)
     if settings.load_size:
         raise UsageError(f"--load-size is for image-to-image models; {settings.arch} trains on "
                          "whole images.")
@@ -801,10 +810,14 @@ def _sample_callback(settings, gan, dataset, directory):
         return callbacks.RestorationGrid(directory, images,
                                          every_n_epochs=settings.sample_every)
     if gan.task == "translation":
-        from kerasgan.callbacks import TranslationGrid
+        from kerasgan import zoo
 
-        images_a, images_b = (x.numpy()[:4] for x in next(iter(dataset.take(1))))
-        return TranslationGrid(directory, images_a, images_b, every_n_epochs=settings.sample_every)
+        images_a, images_b = (x.numpy()[:8] for x in next(iter(dataset.take(1))))
+        if zoo.trains_on_pairs(settings.arch):
+            return callbacks.PairGrid(directory, images_a, images_b,
+                                      every_n_epochs=settings.sample_every)
+        images_a, images_b = images_a[:4], images_b[:4]
+        return callbacks.TranslationGrid(directory, images_a, images_b, every_n_epochs=settings.sample_every)
     return callbacks.SampleGrid(directory, every_n_epochs=settings.sample_every,
                                 columns=gan.num_classes or None)
 

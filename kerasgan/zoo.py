@@ -28,13 +28,13 @@ __all__ = [  # the re-exported names too: kerasgan.zoo is their public place
     "CACHE_ENV", "CONFIG_FILE", "DOWNLOAD_TIMEOUT_S", "KINDS", "MAX_DOWNLOAD_BYTES",
     "MAX_JSON_BYTES", "METADATA_FILE", "PRESETS_DIR", "PresetError", "cache_dir", "create",
     "kind", "list", "load", "preset_path", "read_config", "register", "resolve_config", "save",
-    "save_config", "save_preset", "sha256", "tiny_config", "verify_preset",
+    "save_config", "save_preset", "sha256", "tiny_config", "trains_on_pairs", "verify_preset",
 ]
 
-KINDS = TASKS  # latents -> images; images -> images (CycleGAN); damaged image + mask -> image
+KINDS = TASKS  # latents -> images; images -> images (CycleGAN, pix2pix); damaged image + mask -> image
 
 
-def register(name, tiny=None, kind="generation"):
+def register(name, tiny=None, kind="generation", paired=False):
     """Registers a builder `fn(**config) -> model` under `name` (an architecture of your own;
     kerasgan's are rows of `kerasgan.architectures.BUILT_IN`).
 
@@ -43,12 +43,14 @@ def register(name, tiny=None, kind="generation"):
         tiny: a small config that builds and trains in seconds.
         kind: "generation" (a `GAN`: latents -> images), "translation" (images -> images)
             or "inpainting" (damaged image + mask -> image).
+        paired: a translation model that trains on aligned pairs (`data.paired_dataset`)
+            instead of two unpaired folders.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
     def decorator(builder):
-        architectures.add(architectures.from_builder(name, builder, kind, tiny))
+        architectures.add(architectures.from_builder(name, builder, kind, tiny, paired))
         return builder
     return decorator
 
@@ -64,6 +66,11 @@ def list_names(kind=None, pretrained=False):
 def kind(name):
     """"generation", "translation" or "inpainting": what architecture `name` maps from and to."""
     return architectures.get(name).task
+
+
+def trains_on_pairs(name):
+    """Whether architecture `name` learns from aligned pairs of images (pix2pix)."""
+    return architectures.get(name).paired
 
 
 def tiny_config(name):

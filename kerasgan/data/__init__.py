@@ -20,9 +20,10 @@ The package: this module holds the public dataset builders and re-exports the pu
     folders     folder sources (`find_images`, `load_image_folder`) and their skipped files
     arrays      numpy array / ``.npy`` / ``.npz`` sources
     tfdatasets  ``"tfds:NAME"`` sources
-    stream      the keyed tf.data stream both `image_dataset` and `unpaired_dataset` use
+    stream      the keyed tf.data streams of `image_dataset`, `unpaired_dataset`, `paired_dataset`
     errors      `DataError`, `SkippedImageWarning`
-Only the public functions warn (`image_dataset`, `unpaired_dataset`, `load_image_folder`):
+Only the public functions warn (`image_dataset`, `unpaired_dataset`, `paired_dataset`,
+`load_image_folder`):
 everything below them hands its warnings back, so each is issued once, at ``stacklevel=2``,
 and points at the user's call. The package imports nothing else of kerasgan but
 `kerasgan.paths` (it knows no model registry).
@@ -55,6 +56,7 @@ __all__ = [
     "image_dataset",
     "load_image",
     "load_image_folder",
+    "paired_dataset",
     "unpaired_dataset",
 ]
 
@@ -324,30 +326,14 @@ def unpaired_dataset(
         (batch_size, image_size, image_size, channels); attributes `batches_per_epoch` and
         `cache_kind` ("memory" or "disk").
     """
-    check_positive_int(batch_size, "batch_size")
-    check_positive_int(image_size, "image_size")
-    if load_size is None:
-        load_size = int(round(image_size * 1.125))
-    if isinstance(load_size, bool) or not isinstance(load_size, (int, np.integer)) or load_size < image_size:
-        raise ValueError(f"load_size must be an int >= image_size ({image_size}), got {load_size!r}")
-    _check_skip(skip_batches, repeat)
-    load_size = int(load_size)
-    settings = dict(channels=3, resize="crop", background=(255, 255, 255), strict=False, max_pixels=MAX_PIXELS)
-    unknown = set(image_kwargs) - set(settings)
-    if unknown:
-        raise TypeError(f"unpaired_dataset() got unexpected keyword arguments {sorted(unknown)}")
-    settings.update(image_kwargs)
-    strict = settings.pop("strict")
-    options = ImageOptions(load_size, **settings)
+    options, strict = _two_folder_options("unpaired_dataset", image_size, batch_size, load_size,
+                                          skip_batches, repeat, image_kwargs)
     names = [os.fspath(dir_a), os.fspath(dir_b)]
     paths = [folders.folder_paths(name) for name in names]
-    kind = disk_cache.cache_kind(cache, sum(map(len, paths)) * load_size * load_size * options.channels,
-                                 MEMORY_BUDGET)
+    kind = _two_folder_cache(cache, paths, options)
     domains = []
     for name, p in zip(names, paths):
-        folder = folders.read_folder(name, p, kind, options, strict=strict, cache_dir=cache_dir)
-        for note in folder.warnings:  # each folder's, before the next is read (or refused)
-            warnings.warn(note, stacklevel=2)
+        folder = _read_two_folder_part(name, p, kind, options, strict, cache_dir)
         if folder.error is not None:
             raise folder.error
         domains.append(folder)
@@ -364,3 +350,132 @@ def unpaired_dataset(
     dataset.batches_per_epoch = steps
     dataset.cache_kind = kind
     return dataset
+
+
+def paired_dataset(
+    dir_a,
+    dir_b,
+    image_size=128,
+    batch_size=1,
+    load_size=None,
+    flip=True,
+    seed=None,
+    repeat=False,
+    *,
+    shuffle=True,
+    skip_batches=0,
+    cache="auto",
+    cache_dir=None,
+    **image_kwargs,
+):
+    """Batches `(images_a, images_b)` of image pairs, for paired translation (pix2pix):
+    each file of `dir_a` with the file of `dir_b` that has the same name without the
+    extension, in the same sub-folder (`sketch/cat.png` with `painting/cat.jpg`).
+
+    Files without a partner (or sharing a name in one folder) are left out and named in ONE
+    `SkippedImageWarning`; so are files that cannot be decoded, and their partners with
+    them (`strict=True`: a `DataError` instead). Both folders are decoded once at
+    `load_size`; each pair then gets the SAME random `image_size` crop and horizontal flip
+    (with `flip`), so the two images stay aligned. One pass has `n_pairs // batch_size`
+    batches.
+
+    Args:
+        dir_a, dir_b: the input and target image folders (searched recursively).
+        image_size: side length of the training crops.
+        batch_size: pairs per batch; the last incomplete batch is dropped.
+        load_size: side length images are loaded at (centre-crop to a square, resize);
+            default `round(image_size * 1.125)`. Must be >= image_size.
+        flip: random horizontal flips (of both images of a pair).
+        seed: seed for shuffling, crops and flips (drawn at random when None).
+        repeat: repeat forever; batch `k` is the same in every run with the same seed, so
+            `skip_batches` resumes it.
+        shuffle: shuffle the pairs.
+        skip_batches: with `repeat`, start this many batches into the stream.
+        cache: "auto" (default), "memory" or "disk", as in `image_dataset`.
+        cache_dir: folder of the disk cache (default `default_cache_dir()`).
+        **image_kwargs: as for `unpaired_dataset` (channels, resize, background, strict,
+            max_pixels).
+
+    Returns:
+        tf.data.Dataset of tuples of two float32 tensors in [-1, 1], each
+        (batch_size, image_size, image_size, channels); attributes `batches_per_epoch`,
+        `cache_kind` and `pairs` (the `(path_a, path_b)` pairs used, in order).
+    """
+    options, strict = _two_folder_options("paired_dataset", image_size, batch_size, load_size,
+                                          skip_batches, repeat, image_kwargs)
+    names = [os.fspath(dir_a), os.fspath(dir_b)]
+    found = [folders.folder_paths(name) for name in names]
+    paths_a, paths_b, notes, error = folders.match_pairs(names[0], found[0], names[1], found[1],
+                                                         strict=strict)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    if error is not None:
+        raise error
+    kind = _two_folder_cache(cache, [paths_a, paths_b], options)
+    domains = []
+    for name, paths in zip(names, (paths_a, paths_b)):
+        folder = _read_two_folder_part(name, paths, kind, options, strict, cache_dir)
+        if folder.error is not None:
+            raise folder.error
+        domains.append(folder)
+    usable = np.intersect1d(domains[0].kept, domains[1].kept)  # pair indices, both decoded
+    kept_a = set(domains[0].kept.tolist())
+    lost = sorted(kept_a ^ set(domains[1].kept.tolist()))  # decoded, but the partner was not
+    if lost:
+        listing = "\n".join(f"  {paths_a[i] if i in kept_a else paths_b[i]}: its partner "
+                            "could not be used" for i in lost)
+        warnings.warn(SkippedImageWarning(f"Left out {len(lost)} files whose partner could not "
+                                          f"be used:\n{listing}"), stacklevel=2)
+    n = len(usable)
+    if n < batch_size:
+        raise _too_few(n, batch_size, f"pairs of {names[0]} and {names[1]}")
+    fetches = [_pair_fetch(folder, usable, kind, options.shape(1)) for folder in domains]
+    crop_shape = (int(image_size), int(image_size), options.channels)
+    dataset = stream.paired_batches(n, fetches, batch_size, crop_shape, shuffle=shuffle, seed=seed,
+                                    flip=flip, repeat=repeat, skip_batches=skip_batches)
+    dataset.batches_per_epoch = n // batch_size
+    dataset.cache_kind = kind
+    dataset.pairs = [(paths_a[i], paths_b[i]) for i in usable]
+    return dataset
+
+
+def _pair_fetch(folder, usable, kind, one_image):
+    """The fetch of pair `i`'s image of this folder (`usable`: the pairs' indices into the
+    paths it was read from)."""
+    if kind == "memory":  # `images` holds the decoded files only, in order
+        return stream.memory_fetch(folder.images[np.searchsorted(folder.kept, usable)])
+    return stream.disk_fetch(folder.images, usable, one_image)  # the cache has every file's row
+
+
+def _two_folder_options(function, image_size, batch_size, load_size, skip_batches, repeat,
+                        image_kwargs):
+    """The checked `ImageOptions` (at `load_size`) and `strict` of a two-folder dataset."""
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(image_size, "image_size")
+    if load_size is None:
+        load_size = int(round(image_size * 1.125))
+    if isinstance(load_size, bool) or not isinstance(load_size, (int, np.integer)) or load_size < image_size:
+        raise ValueError(f"load_size must be an int >= image_size ({image_size}), got {load_size!r}")
+    _check_skip(skip_batches, repeat)
+    settings = dict(channels=3, resize="crop", background=(255, 255, 255), strict=False, max_pixels=MAX_PIXELS)
+    unknown = set(image_kwargs) - set(settings)
+    if unknown:
+        raise TypeError(f"{function}() got unexpected keyword arguments {sorted(unknown)}")
+    settings.update(image_kwargs)
+    strict = settings.pop("strict")
+    return ImageOptions(int(load_size), **settings), strict
+
+
+def _two_folder_cache(cache, paths, options):
+    """"memory" or "disk" for both folders together, by their total decoded size."""
+    side = options.image_size
+    return disk_cache.cache_kind(cache, sum(map(len, paths)) * side * side * options.channels,
+                                 MEMORY_BUDGET)
+
+
+def _read_two_folder_part(name, paths, kind, options, strict, cache_dir):
+    """One folder of two, its warnings issued before the next is read (or refused)."""
+    folder = folders.read_folder(name, paths, kind, options, strict=strict, cache_dir=cache_dir)
+    for note in folder.warnings:
+        warnings.warn(note, stacklevel=3)
+    return folder

@@ -179,3 +179,45 @@ def load_image_folder(
     if loaded.error is not None:
         raise loaded.error
     return loaded.images
+
+
+def pair_key(folder, path):
+    """What pairs a file with its partner: its path under `folder` without the extension
+    (`sketches/cat.png` pairs with `paintings/cat.jpg`; sub-folders must match too)."""
+    return os.path.splitext(os.path.relpath(path, folder))[0]
+
+
+def match_pairs(folder_a, paths_a, folder_b, paths_b, strict=False):
+    """The files of two folders paired by `pair_key`: `(paths_a, paths_b, warnings, error)`,
+    the pairs in sorted order. Files without a partner, and names that two files of one
+    folder share (`cat.png` and `cat.jpg`: which is meant?), are left out and named in ONE
+    `SkippedImageWarning`, or refused with a `DataError` (``strict``, or no pair at all)."""
+    keyed, notes = [], []
+    for folder, paths in ((folder_a, paths_a), (folder_b, paths_b)):
+        by_key = {}
+        for path in paths:
+            by_key.setdefault(pair_key(folder, path), []).append(path)
+        keyed.append(by_key)
+    for folder, by_key in zip((folder_a, folder_b), keyed):
+        for key, paths in by_key.items():
+            if len(paths) > 1:
+                notes.extend(f"  {path}: {len(paths)} files in {folder} are named {key!r} "
+                             "(which one is meant is not clear)" for path in paths)
+    a, b = keyed
+    for by_key, partners, other_folder in ((a, b, folder_b), (b, a, folder_a)):
+        for key, paths in by_key.items():
+            if key not in partners and len(paths) == 1:
+                notes.append(f"  {paths[0]}: no file named {key}.* in {other_folder}")
+    keys = sorted(k for k in a if k in b and len(a[k]) == 1 and len(b[k]) == 1)
+    listing = "\n".join(notes)
+    where = f"{folder_a} and {folder_b}"
+    if not keys:
+        return [], [], [], DataError(f"No file of {folder_a} has a partner of the same name in "
+                                     f"{folder_b} (pairs are matched by file name without the "
+                                     f"extension):\n{listing}")
+    if notes and strict:
+        return [], [], [], DataError(f"{len(notes)} files of {where} could not be paired "
+                                     f"(strict=True; use strict=False to skip them):\n{listing}")
+    warning = [SkippedImageWarning(f"Skipped {len(notes)} files of {where} that could not be "
+                                   f"paired by name:\n{listing}")] if notes else []
+    return [a[k][0] for k in keys], [b[k][0] for k in keys], warning, None

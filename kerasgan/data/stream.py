@@ -1,4 +1,4 @@
-"""The keyed tf.data stream that both `image_dataset` and `unpaired_dataset` are drawn from.
+"""The keyed tf.data streams that `image_dataset`, `unpaired_dataset` and `paired_dataset` are drawn from.
 
 Images are never shuffled themselves: a stream of indices is (shuffled, batched), and a fetch
 turns indices into images inside the map, so where the images live (memory, a memory-mapped
@@ -159,4 +159,48 @@ def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, f
             .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size, drop_remainder=True)
             .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def paired_batches(n, fetches, batch_size, crop_shape, *, shuffle, seed, flip, repeat, skip_batches):
+    """Batches `(a, b)` of `n` pairs: pair `i` is row `i` of both fetches (a fetch of a batch
+    of one index); float32 in [-1, 1]. The SAME random `crop_shape` crop and flip go to both
+    images of a pair (keyed by ``(seed, key)``), so they stay aligned.
+
+    With `repeat`, pass `e` is shuffled with seed ``seed * 100003 + e`` and keyed per pair, so
+    pair `k` of the stream is the same in every run and `skip_batches` resumes it; each pass
+    is its whole batches (the last incomplete one is dropped). Without it, one pass is
+    reshuffled each time, reproducibly for a given seed.
+    """
+    seed = resolve_seed(seed)
+    whole = n // batch_size * batch_size
+    if repeat:
+
+        def one_pass(epoch):
+            tf.compat.v1.get_default_graph().seed = None  # as in `image_batches`
+            d = tf.data.Dataset.range(n)
+            if shuffle:
+                d = d.shuffle(n, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
+            return d.take(whole)
+
+        indices = tf.data.Dataset.range(2**62).flat_map(one_pass)
+    else:
+        indices = tf.data.Dataset.range(n)
+        if shuffle:
+            indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    channels = crop_shape[-1]
+
+    def augment(key, index):
+        both = tf.concat([fetch(index[None])[0] for fetch in fetches], axis=-1)
+        stateless = lambda k: tf.stack([tf.constant(seed, tf.int64) * 2 + k, tf.cast(key, tf.int64)])  # noqa: E731
+        both = tf.image.stateless_random_crop(both, tuple(crop_shape[:2]) + (2 * channels,), seed=stateless(0))
+        if flip:
+            both = tf.image.stateless_random_flip_left_right(both, seed=stateless(1))
+        both = to_unit_range(both)
+        return both[..., :channels], both[..., channels:]
+
+    return (keyed(indices, seed, repeat=repeat, skip=skip_batches * batch_size)
+            .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE))

@@ -303,9 +303,10 @@ class CycleGAN(AdversarialModel):
         # "latent_dim": None as in run folders written before the base class.
         return {**super().fingerprint(), "latent_dim": None}
 
-    def export_signatures(self, directions=DIRECTIONS, image_size=None, **unused):
-        """One signature per direction ("a2b", "b2a"): the generator, input `image` of
-        `image_size` (default the training size; a multiple of 4, at least 8)."""
+    def export_signatures(self, directions=None, image_size=None, **unused):
+        """One signature per direction ("a2b", "b2a"; None: both): the generator, input
+        `image` of `image_size` (default the training size; a multiple of 4, at least 8)."""
+        directions = DIRECTIONS if directions is None else directions
         bad = [d for d in directions if d not in DIRECTIONS]
         if bad or not directions:
             raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "

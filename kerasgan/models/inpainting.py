@@ -45,21 +45,12 @@ def _conv(filters, kernel, name, strides=1, dilation=1):
                          dilation_rate=dilation, name=name)
 
 
-def unet_generator(channels=3, base_channels=32, depth=4, max_channels=256,
-                   name="generator"):
-    """`[image (H, W, channels), mask (H, W, 1)] -> image`: a U-Net of `depth` stride-2
-    levels (H and W multiples of 2**depth), resize-convolution upsampling (no checkerboard),
-    skip connections, LeakyReLU, no normalisation. Fully convolutional.
-
-    The holes are first filled smoothly from the known pixels (`layers.PullPushFill`, as good
-    as OpenCV's Telea inpainting by PSNR); the U-Net sees that fill and the mask and adds a
-    correction to it. Its last convolution starts at zero, so an untrained generator already
-    returns the smooth fill, and training only has to learn texture and structure on top."""
-    image = keras.Input((None, None, channels), name="image")
-    mask = keras.Input((None, None, 1), name="mask")
-    keep = layers.Rescaling(-1.0, offset=1.0, name="keep")(mask)  # 1 - mask
-    fill = PullPushFill(depth, dtype="float32", name="fill")([image, keep])
-    x = layers.Concatenate(name="damaged")([fill, mask])
+def unet_trunk(x, base_channels=32, depth=4, max_channels=256):
+    """The U-Net body shared by the inpainting and pix2pix generators: `depth` stride-2
+    levels (H and W multiples of 2**depth), two dilated convolutions at the bottleneck,
+    resize-convolution upsampling (no checkerboard), skip connections, LeakyReLU, no
+    normalisation (so a tile is computed as inside the whole image). Returns the features
+    at the input's resolution, `base_channels` wide."""
     x = layers.LeakyReLU(0.2)(_conv(base_channels, 5, "enc0")(x))
     skips = [x]
     width = base_channels
@@ -76,6 +67,24 @@ def unet_generator(channels=3, base_channels=32, depth=4, max_channels=256,
         x = layers.LeakyReLU(0.2)(_conv(width, 3, f"up{level}")(x))
         x = layers.Concatenate()([x, skips[level - 1]])
         x = layers.LeakyReLU(0.2)(_conv(width, 3, f"dec{level}")(x))
+    return x
+
+
+def unet_generator(channels=3, base_channels=32, depth=4, max_channels=256,
+                   name="generator"):
+    """`[image (H, W, channels), mask (H, W, 1)] -> image`: a U-Net (`unet_trunk`) of `depth`
+    stride-2 levels (H and W multiples of 2**depth). Fully convolutional.
+
+    The holes are first filled smoothly from the known pixels (`layers.PullPushFill`, as good
+    as OpenCV's Telea inpainting by PSNR); the U-Net sees that fill and the mask and adds a
+    correction to it. Its last convolution starts at zero, so an untrained generator already
+    returns the smooth fill, and training only has to learn texture and structure on top."""
+    image = keras.Input((None, None, channels), name="image")
+    mask = keras.Input((None, None, 1), name="mask")
+    keep = layers.Rescaling(-1.0, offset=1.0, name="keep")(mask)  # 1 - mask
+    fill = PullPushFill(depth, dtype="float32", name="fill")([image, keep])
+    x = layers.Concatenate(name="damaged")([fill, mask])
+    x = unet_trunk(x, base_channels, depth, max_channels)
     correction = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros",
                                dtype="float32", name="to_image")(x)
     x = layers.Add(dtype="float32", name="corrected")([fill, correction])
@@ -260,65 +269,33 @@ class Inpainter(AdversarialModel):
             float32 numpy array of the images' shape.
         """
         x, m, single = self._check_restore_inputs(images, masks)
-        # The default tile side, 512, is a multiple of every generator's stride.
-        tile_size = tiling.TILE_SIZE if tile_size is None else tile_size
-        overlap = min(tiling.TILE_OVERLAP, tile_size // 16 * 4) if overlap is None else overlap
-        if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) \
-                or tile_size < self.stride or tile_size % self.stride:
-            raise ValueError(f"tile_size must be a multiple of {self.stride}, got {tile_size!r}.")
+        tile_size, overlap = tiling.stride_tile_settings(tile_size, overlap, self.stride)
         h, w = x.shape[1], x.shape[2]
         with precision_lib.float32_layers(self.generator):
             if h <= tile_size and w <= tile_size:
-                out = np.concatenate([self._run(x[i:i + batch_size], m[i:i + batch_size])
-                                      for i in range(0, len(x), batch_size)])
+                out = np.concatenate([
+                    tiling.run_at_stride(self.generator, [x[i:i + batch_size],
+                                                          m[i:i + batch_size]], self.stride)
+                    for i in range(0, len(x), batch_size)])
             else:
                 out = np.zeros(x.shape, "float32")
                 for i in range(len(x)):
-                    self._restore_tiled(x[i], m[i], out[i], tile_size, overlap)
+                    tiling.run_tiled(self.generator, [x[i], m[i]], out[i], self.stride,
+                                     tile_size, overlap)
         out = np.where(m > 0.5, out, x).astype("float32")  # known pixels exactly
         return out[0] if single else out
 
     def _check_restore_inputs(self, images, masks):
-        x, m = np.asarray(images), np.asarray(masks)
-        single = x.ndim == 3
+        x, single = tiling.image_batch(images, self.channels)
+        m = np.asarray(masks)
         if single:
-            x, m = x[None], m[None]
-        if x.ndim != 4 or x.shape[-1] != self.channels:
-            raise ValueError(f"images must have shape (n, H, W, {self.channels}) or (H, W, "
-                             f"{self.channels}), got {np.shape(images)}.")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; scale "
-                             "uint8 pixels with x / 127.5 - 1.")
+            m = m[None]
         if m.ndim == 3:
             m = m[..., None]
         if m.shape != x.shape[:3] + (1,):
             raise ValueError(f"masks must have the images' height and width, shape "
                              f"{x.shape[:3]} or {x.shape[:3] + (1,)}, got {np.shape(masks)}.")
-        if 0 in x.shape:
-            raise ValueError(f"images must be non-empty, got shape {x.shape}.")
-        return x.astype("float32", copy=False), (m > 0.5).astype("float32"), single
-
-    def _run(self, x, m):
-        """The generator's prediction for a batch of any H, W: reflection-padded to a
-        multiple of the stride, run, cropped back."""
-        h, w = x.shape[1], x.shape[2]
-        ph, pw = -h % self.stride, -w % self.stride
-        pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
-        if ph or pw:
-            mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-            x, m = np.pad(x, pad, mode=mode), np.pad(m, pad, mode=mode)
-        y = keras.ops.convert_to_numpy(self.generator([x, m], training=False))
-        return y[:, pad[1][0]:pad[1][0] + h, pad[2][0]:pad[2][0] + w].astype("float32")
-
-    def _restore_tiled(self, image, mask, out, tile_size, overlap):
-        """One `(H, W, C)` image tile by tile into `out` (zeros), blended as CycleGAN's
-        `translate` blends (`kerasgan.tiling`)."""
-        for (top, bottom, left, right), weight in tiling.tiles(*image.shape[:2], tile_size,
-                                                               overlap):
-            y0, y1 = max(top, 0), min(bottom, image.shape[0])
-            x0, x1 = max(left, 0), min(right, image.shape[1])
-            y = self._run(image[None, y0:y1, x0:x1], mask[None, y0:y1, x0:x1])[0]
-            out[y0:y1, x0:x1] += y * weight
+        return x, (m > 0.5).astype("float32"), single
 
 
 def composite(image, mask, prediction):
