@@ -107,9 +107,12 @@ def image_batch(images, channels):
     single = x.ndim == 3
     if single:
         x = x[None]
-    if x.ndim != 4 or x.shape[-1] != channels:
+    if x.ndim != 4:
         raise ValueError(f"images must have shape (n, H, W, {channels}) or (H, W, {channels}), "
                          f"got {np.shape(images)}.")
+    if x.shape[-1] != channels:
+        raise ValueError(f"images must have {channels} channels (shape (n, H, W, {channels})), "
+                         f"got {x.shape[-1]} (shape {x.shape}).")
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; scale uint8 "
                          "pixels with x / 127.5 - 1.")

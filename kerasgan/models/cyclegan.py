@@ -464,21 +464,7 @@ class CycleGAN(AdversarialModel):
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         tile_size, overlap = tiling.check_tile_settings(tile_size, overlap)
-        x = np.asarray(images)
-        single = x.ndim == 3
-        if single:
-            x = x[None]
-        if x.ndim != 4:
-            raise ValueError(f"images must have shape (n, H, W, {self.channels}) or "
-                             f"(H, W, {self.channels}), got {np.shape(images)}.")
-        if x.shape[-1] != self.channels:
-            raise ValueError(f"images must have {self.channels} channels (shape (n, H, W, "
-                             f"{self.channels})), got {x.shape[-1]} (shape {x.shape}).")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; "
-                             "scale uint8 pixels with x / 127.5 - 1.")
-        if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
-            raise ValueError(f"images must be non-empty, got shape {x.shape}.")
+        x, single = tiling.image_batch(images, self.channels)
         net = self.generator_a2b if direction == "a2b" else self.generator_b2a
         h, w = x.shape[1], x.shape[2]
         with precision_lib.float32_layers(net):
