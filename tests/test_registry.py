@@ -26,6 +26,8 @@ def test_every_model_file_has_a_registry_row():
              if name.endswith(".py") and name != "__init__.py"}
     modules = {row.builder.split(":")[0].rsplit(".", 1)[1] for row in architectures.BUILT_IN}
     assert files == modules
+    import kerasgan.models  # imports every model file: keras.models.load_model finds them
+    assert set(kerasgan.models.__all__) == files
 
 
 def test_an_architecture_of_ones_own_is_registered_listed_and_built(monkeypatch):
