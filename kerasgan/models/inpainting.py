@@ -184,12 +184,8 @@ class Inpainter(AdversarialModel):
         """One signature, "inpaint": inputs `image` and `mask` (1 = missing) of `image_size`
         (default the training size; a multiple of the generator's stride), output the
         restored image with the known pixels kept."""
-        size = self.image_size if image_size is None else image_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or size < self.stride or size % self.stride:
-            raise ValueError(f"image_size must be a multiple of {self.stride} (the "
-                             f"generator's stride), got {size!r}.")
-        shape = (int(size), int(size))
+        size = export_side(image_size, self.image_size, self.stride)
+        shape = (size, size)
 
         def run(inputs):
             image, mask = inputs
@@ -298,6 +294,34 @@ class Inpainter(AdversarialModel):
         return x, (m > 0.5).astype("float32"), single
 
 
+def check_unet_config(arch, image_size, depth, d_layers, gan_kwargs):
+    """`(image_size, depth)` as ints for a U-Net + PatchGAN builder (inpainting, pix2pix),
+    after refusing what such a model cannot do: `d_steps` or `ema_decay` in `gan_kwargs` (popped),
+    a size off the U-Net's stride, a size too small for the discriminator."""
+    for key in ("d_steps", "ema_decay"):
+        if gan_kwargs.pop(key, None) not in (None, 1):
+            raise ValueError(f"{arch} does not support {key!r}.")
+    image_size, depth = int(image_size), int(depth)
+    if image_size < 2 ** depth or image_size % 2 ** depth:
+        raise ValueError(f"{arch}'s image_size must be a multiple of 2**depth = "
+                         f"{2 ** depth}, got {image_size}.")
+    if patch_side(image_size, int(d_layers)) < 1:
+        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
+                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    return image_size, depth
+
+
+def export_side(image_size, default, stride):
+    """The side of an exported U-Net's input: `image_size`, or `default` when None; a
+    multiple of `stride` (ValueError otherwise)."""
+    size = default if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+            or size < stride or size % stride:
+        raise ValueError(f"image_size must be a multiple of {stride} (the generator's "
+                         f"stride), got {size!r}.")
+    return int(size)
+
+
 def composite(image, mask, prediction):
     """The known pixels of `image` where `mask` is 0, `prediction` where it is 1."""
     return image * (1.0 - mask) + tf.cast(prediction, image.dtype) * mask
@@ -307,16 +331,7 @@ def inpainting(image_size=64, channels=3, base_channels=32, depth=4, max_channel
                d_base_channels=32, d_layers=3, mask_families=masks_lib.FAMILIES, **gan_kwargs):
     """Inpainting: a U-Net generator of `depth` levels (image_size a multiple of 2**depth)
     and a PatchGAN discriminator with `d_layers` stride-2 layers on [damaged, mask, image]."""
-    for key in ("d_steps", "ema_decay"):
-        if gan_kwargs.pop(key, None) not in (None, 1):
-            raise ValueError(f"inpainting does not support {key!r}.")
-    image_size, depth = int(image_size), int(depth)
-    if image_size < 2 ** depth or image_size % 2 ** depth:
-        raise ValueError(f"inpainting's image_size must be a multiple of 2**depth = "
-                         f"{2 ** depth}, got {image_size}.")
-    if patch_side(image_size, int(d_layers)) < 1:
-        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
-                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    image_size, depth = check_unet_config("inpainting", image_size, depth, d_layers, gan_kwargs)
     generator = unet_generator(int(channels), int(base_channels), depth, int(max_channels))
     discriminator = patch_discriminator(2 * int(channels) + 1, int(d_base_channels),
                                         int(d_layers))

@@ -30,8 +30,8 @@ from kerasgan import precision as precision_lib
 from kerasgan import tiling
 from kerasgan.adversarial import AdversarialModel, ExportSignature
 from kerasgan.gan import check_images
-from kerasgan.models.cyclegan import patch_discriminator, patch_side
-from kerasgan.models.inpainting import unet_trunk
+from kerasgan.models.cyclegan import patch_discriminator
+from kerasgan.models.inpainting import check_unet_config, export_side, unet_trunk
 
 DIRECTION = "a2b"  # the one direction a pix2pix model translates (its export's name)
 
@@ -126,12 +126,8 @@ class Pix2Pix(AdversarialModel):
         if directions is not None and list(directions) != [DIRECTION]:
             raise ValueError(f"A pix2pix model translates one way, {DIRECTION!r}; got "
                              f"directions {list(directions)!r}.")
-        size = self.image_size if image_size is None else image_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or size < self.stride or size % self.stride:
-            raise ValueError(f"image_size must be a multiple of {self.stride} (the "
-                             f"generator's stride), got {size!r}.")
-        shape = (int(size), int(size), self.channels)
+        size = export_side(image_size, self.image_size, self.stride)
+        shape = (size, size, self.channels)
         return [ExportSignature(DIRECTION, self.generator, ["image"], [shape], None)]
 
     # ------------------------------------------------------------------ training
@@ -220,16 +216,7 @@ def pix2pix(image_size=128, channels=3, base_channels=32, depth=4, max_channels=
     """pix2pix: a U-Net generator of `depth` levels (image_size a multiple of 2**depth) and
     a PatchGAN discriminator with `d_layers` stride-2 layers on [input, output] (70 x 70
     receptive field at 3, as pix2pix's)."""
-    for key in ("d_steps", "ema_decay"):
-        if gan_kwargs.pop(key, None) not in (None, 1):
-            raise ValueError(f"pix2pix does not support {key!r}.")
-    image_size, depth = int(image_size), int(depth)
-    if image_size < 2 ** depth or image_size % 2 ** depth:
-        raise ValueError(f"pix2pix's image_size must be a multiple of 2**depth = "
-                         f"{2 ** depth}, got {image_size}.")
-    if patch_side(image_size, int(d_layers)) < 1:
-        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
-                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    image_size, depth = check_unet_config("pix2pix", image_size, depth, d_layers, gan_kwargs)
     generator = translator_generator(int(channels), int(base_channels), depth, int(max_channels))
     discriminator = patch_discriminator(2 * int(channels), int(d_base_channels), int(d_layers))
     return Pix2Pix(generator, discriminator, image_size=image_size, **gan_kwargs)
