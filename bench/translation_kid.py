@@ -1,0 +1,97 @@
+"""Does a photo -> painting model move photos toward the paintings? KID on matched crops.
+
+    python bench/translation_kid.py MODEL PHOTOS_DIR PAINTINGS_DIR OUT [--n 500] [--crop 128]
+
+Both folders are loaded as the model was trained (each image centre-cropped to a square and
+resized to `--load` px, default 2 x `--crop`), then `--n` random `--crop` px crops are cut
+from each (seeded; the same photo crops before and after translation). The photo crops are
+translated a2b one by one with `model.translate`. `../shared/tools/kid.py` then scores, against
+the painting crops (EfficientNet-Lite0 features; KID x1000, lower is closer):
+the photo crops untranslated, the photo crops translated, and, as the floor, a second draw of
+painting crops (what the paintings score against themselves). OUT gets `result.json` and
+`crops.png` (photo crops in the left column of each pair, their translations on the right).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KID = os.path.join(HERE, "..", "..", "shared", "tools", "kid.py")
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def load_square(folder, side):
+    images = []
+    for name in sorted(os.listdir(folder)):
+        if name.lower().endswith(EXTENSIONS):
+            image = Image.open(os.path.join(folder, name)).convert("RGB")
+            s = min(image.size)
+            left, top = (image.width - s) // 2, (image.height - s) // 2
+            images.append(np.asarray(image.crop((left, top, left + s, top + s)).resize(
+                (side, side), Image.LANCZOS)))
+    return images
+
+
+def random_crops(images, n, crop, rng):
+    out = []
+    for i in range(n):
+        image = images[rng.integers(len(images))]
+        y, x = rng.integers(image.shape[0] - crop + 1), rng.integers(image.shape[1] - crop + 1)
+        out.append(image[y:y + crop, x:x + crop])
+    return np.stack(out)
+
+
+def kid(real, fake, n):
+    line = subprocess.run([sys.executable, KID, real, fake, "--n", str(n)], capture_output=True,
+                          text=True, check=True).stdout.strip().splitlines()[-1]
+    return dict((k, float(v)) for k, v in (item.split("=") for item in line.split())), line
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("photos")
+    parser.add_argument("paintings")
+    parser.add_argument("out")
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--load", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from kerasgan import callbacks, zoo
+
+    load = args.load or 2 * args.crop
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    paintings = load_square(args.paintings, load)
+    files = {"paintings": random_crops(paintings, args.n, args.crop, rng),
+             "paintings_again": random_crops(paintings, args.n, args.crop, rng),
+             "photos": random_crops(load_square(args.photos, load), args.n, args.crop, rng)}
+    model = zoo.load(args.model)
+    translated = model.translate(files["photos"].astype("float32") / 127.5 - 1.0, batch_size=1)
+    files["translated"] = np.clip(np.round((translated + 1.0) * 127.5), 0, 255).astype("uint8")
+    paths = {}
+    for key, images in files.items():
+        paths[key] = os.path.join(args.out, f"{key}.npz")
+        np.savez(paths[key], images=images)
+    result = {"model": args.model, "photos": args.photos, "paintings": args.paintings,
+              "n": args.n, "crop": args.crop, "load": load, "seed": args.seed}
+    for key in ("paintings_again", "photos", "translated"):
+        numbers, line = kid(paths["paintings"], paths[key], args.n)
+        result[f"kid_x1000_{key}_vs_paintings"] = numbers["kid_x1000"]
+        result[f"output_{key}"] = line
+    pairs = np.stack([files["photos"][:24], files["translated"][:24]], 1)
+    callbacks.save_grid(pairs.reshape((-1,) + pairs.shape[2:]).astype("float32") / 127.5 - 1.0,
+                        os.path.join(args.out, "crops.png"), columns=8)
+    with open(os.path.join(args.out, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps({k: v for k, v in result.items() if k.startswith("kid")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
