@@ -99,9 +99,9 @@ def _add_train(commands):
     train.add_argument("arch", nargs="?",
                        help="architecture name (see `kerasgan list`); with --from, the source's")
     train.add_argument("--from", dest="start_from", metavar="PRESET_OR_RUN",
-                       help="fine-tune: start from this preset's (or finished run's) weights "
-                            "and architecture config, at half the recommended learning rate "
-                            "unless --lr is given")
+                       help="fine-tune: start from this preset's (or finished run's, or "
+                            ".keras checkpoint's) weights and architecture config, at half the "
+                            "recommended learning rate unless --lr is given")
     train.add_argument("--freeze-d", type=_positive_int, metavar="N",
                        help="with --from: freeze the discriminator's first N convolutions "
                             "(FreezeD)")
