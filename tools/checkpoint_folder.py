@@ -14,6 +14,7 @@ import os
 
 import kerasgan
 from kerasgan import zoo
+from kerasgan.files import atomic_file
 from kerasgan.training import _cpu_name  # the same words as a run's metadata.json
 
 
@@ -46,7 +47,7 @@ def main():
                 "checkpoint": os.path.basename(args.checkpoint)}
     if args.note:
         metadata["note"] = args.note
-    with open(os.path.join(args.out, zoo.METADATA_FILE), "w") as f:
+    with atomic_file(os.path.join(args.out, zoo.METADATA_FILE)) as tmp, open(tmp, "w") as f:
         json.dump(metadata, f, indent=2)
     print(json.dumps(metadata, indent=2))
 
