@@ -122,18 +122,31 @@ Rows: psi = {", ".join(map(str, psis))} for the same 8 latents, by {how}. Lower 
 variety for cleaner, more typical images."""
 
 
-def export_section(name, work):
+def export_section(name, work, calibration=None):
     """Every quantization exported and compared with Keras; those over their tolerance are
-    refused by default (kerasgan export says why)."""
-    report = export.export(zoo.load(name), os.path.join(work, "export_all"), formats=["tflite"],
-                           source=name, calibration_images=None, latency_threads=(1,))
-    lines = [f"| {a['quantization']} | {a['max_abs_error']:.3g} | {a['tolerance']:.3g} | "
+    refused by default (kerasgan export says why). Image-to-image models are compared on,
+    and calibrated with, the images of folder `calibration`, loaded as `kerasgan export
+    --calibration-data` loads them."""
+    model = zoo.load(name)
+    images, flag, compared_on = None, "", "8 fixed latents"
+    if calibration is not None:
+        images = photos(calibration, model.image_size)[:export.CALIBRATION_SAMPLES]
+        flag = f" --calibration-data {calibration}"
+        compared_on = f"{min(len(images), export.PARITY_SAMPLES)} images of {calibration}"
+    report = export.export(model, os.path.join(work, "export_all"), formats=["tflite"],
+                           source=name, calibration_images=images, latency_threads=(1,))
+    named = len({a["name"] for a in report["artifacts"]}) > 1  # e.g. a2b and b2a
+    lines = [f"| {a['name'] + ' | ' if named else ''}{a['quantization']} | "
+             f"{a['max_abs_error']:.3g} | {a['tolerance']:.3g} | "
              f"{'yes' if a['written'] else 'refused'} |" for a in report["artifacts"]]
+    header = ("| signature | TFLite quantization | max abs error | tolerance | written |\n"
+              "|---|---|---|---|---|" if named else
+              "| TFLite quantization | max abs error | tolerance | written |\n|---|---|---|---|")
     return "\n".join(["## Export", "",
-                      f"Measured with `kerasgan export {name} --formats tflite --out exported/` "
-                      "(max abs error against Keras on 8 fixed latents, [-1, 1] scale):", "",
-                      "| TFLite quantization | max abs error | tolerance | written |",
-                      "|---|---|---|---|", *lines])
+                      f"Measured with `kerasgan export {name} --formats tflite{flag} --out "
+                      f"exported/` (max abs error against Keras on {compared_on}, [-1, 1] "
+                      "scale):", "",
+                      header, *lines])
 
 
 def photos(folder, size):
