@@ -4,6 +4,7 @@
     python bench/small_data.py pair /tmp/collections/clipart_b 12 runs/pair_clipart_b_12
     python bench/small_data.py pair DATA MINUTES OUT --size 32 --arch fastgan --extra "--set base_channels=16"
     python bench/small_data.py crops /tmp/painting_crops_3k --n 3000  # a painted collection to train a preset on
+    python bench/small_data.py finetune /tmp/collections/fashion_test 12 runs/ft_fashion_12 --from fastgan_clipart64
 
 `collections` builds, from the development data in ../shared/data (public domain / MIT, see
 its README), collections that no kerasgan default was tuned on (the recipe was tuned on the
@@ -24,6 +25,11 @@ Then 1000 samples of each (kerasgan: its EMA generator) are scored by
 `../shared/tools/kid.py DATA SAMPLES --n 1000` (EfficientNet-Lite0 features; KID x1000, lower is
 better), and OUT gets `result.json` (numbers and the exact commands) and `pair.png` (64
 samples of the peer on the left, kerasgan on the right).
+
+`finetune` is the same protocol for fine-tuning: `kerasgan train ARCH` from scratch on core 0
+against `kerasgan train --from PRESET` (its defaults: half the learning rate, nothing frozen;
+`--extra "--freeze-d 2"` for more) on core 1, same data, budget and flags; `pair.png` has the
+scratch run's samples on the left, the fine-tuned run's on the right.
 """
 import argparse
 import json
@@ -124,6 +130,42 @@ def grid(samples_npz, n=64):
     return out
 
 
+def side_by_side(commands):
+    """Runs each (name, command) at the same time, the i-th pinned to core i; returns the logs."""
+    procs = []
+    for core, (_, command) in enumerate(commands):
+        command, env = pinned(core, command)
+        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate()[0] for p in procs]
+    for p, log, (who, _) in zip(procs, logs, commands):
+        if p.returncode != 0:
+            sys.exit(f"{who} failed:\n{log[-3000:]}")
+    return logs
+
+
+def score_run(run, data, samples_npz):
+    """1000 samples of kerasgan run `run` (seed 1), scored against `data`."""
+    subprocess.run(["kerasgan", "sample", run, "--n", "1000", "--seed", "1", "--out",
+                    samples_npz], check=True, capture_output=True)
+    kid_values, line = kid(data, samples_npz)
+    steps = json.load(open(os.path.join(run, "metadata.json")))["steps"]
+    return {"kid": kid_values, "kid_line": line, "steps": steps}
+
+
+def save_pair_figure(left_npz, right_npz, path):
+    left, right = grid(left_npz), grid(right_npz)
+    gap = np.full((left.shape[0], 8, 3), 255, "uint8")
+    Image.fromarray(np.concatenate([left, gap, right], 1)).save(path)
+
+
+def kerasgan_train(args, run, *head):
+    return ["kerasgan", "train", *head, "--data", args.data, "--image-size", str(args.size),
+            "--batch-size", str(args.batch_size), "--minutes", str(args.minutes), "--flip",
+            "--seed", str(args.seed), "--sample-every", "1000", "--steps-per-epoch", "50",
+            "--verbose", "0", "--out", run]
+
+
 def pair(args):
     os.makedirs(args.out, exist_ok=True)
     run = os.path.join(args.out, "kerasgan_run")
@@ -131,48 +173,53 @@ def pair(args):
     ours_npz = os.path.join(args.out, "kerasgan_samples.npz")
     peer_cmd = [sys.executable, PEER, "train", args.data, str(args.minutes), peer_npz,
                 str(args.size)]
-    ours_cmd = ["kerasgan", "train", args.arch, "--data", args.data, "--image-size",
-                str(args.size), "--batch-size", str(args.batch_size), "--minutes",
-                str(args.minutes), "--flip", "--seed", str(args.seed), "--sample-every", "1000",
-                "--steps-per-epoch", "50", "--verbose", "0", "--out", run,
-                *shlex.split(args.extra)]
+    ours_cmd = kerasgan_train(args, run, args.arch) + shlex.split(args.extra)
     if args.resume:
         ours_cmd.append("--resume")
     started = time.time()
-    procs = []
-    for core, command in ((0, peer_cmd), (1, ours_cmd)):
-        command, env = pinned(core, command)
-        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    logs = [p.communicate()[0] for p in procs]
-    for p, log, who in zip(procs, logs, ("peer", "kerasgan")):
-        if p.returncode != 0:
-            sys.exit(f"{who} failed:\n{log[-3000:]}")
-    subprocess.run(["kerasgan", "sample", run, "--n", "1000", "--seed", "1", "--out", ours_npz],
-                   check=True, capture_output=True)
+    logs = side_by_side([("peer", peer_cmd), ("kerasgan", ours_cmd)])
+    ours = score_run(run, args.data, ours_npz)
     peer_kid, peer_line = kid(args.data, peer_npz)
-    ours_kid, ours_line = kid(args.data, ours_npz)
-    metadata = json.load(open(os.path.join(run, "metadata.json")))
     peer_steps = next((line for line in logs[0].splitlines() if "steps" in line), "")
     result = {
         "data": args.data, "minutes": args.minutes, "size": args.size,
         "wall_s": round(time.time() - started),
         "peer": {"command": shlex.join(peer_cmd), "kid": peer_kid, "kid_line": peer_line,
                  "log": peer_steps},
-        "kerasgan": {"command": shlex.join(ours_cmd), "kid": ours_kid, "kid_line": ours_line,
-                     "steps": metadata["steps"]},
-        "ratio_kid": round(ours_kid["kid_x1000"] / peer_kid["kid_x1000"], 3),
+        "kerasgan": {"command": shlex.join(ours_cmd), **ours},
+        "ratio_kid": round(ours["kid"]["kid_x1000"] / peer_kid["kid_x1000"], 3),
         "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000",
     }
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
-    peer_grid, ours_grid = grid(peer_npz), grid(ours_npz)
-    gap = np.full((peer_grid.shape[0], 8, 3), 255, "uint8")
-    Image.fromarray(np.concatenate([peer_grid, gap, ours_grid], 1)).save(
-        os.path.join(args.out, "pair.png"))
+    save_pair_figure(peer_npz, ours_npz, os.path.join(args.out, "pair.png"))
     print(json.dumps({k: result[k] for k in ("data", "minutes", "ratio_kid")}
-                     | {"peer_kid": peer_kid["kid_x1000"], "kerasgan_kid": ours_kid["kid_x1000"],
-                        "kerasgan_steps": metadata["steps"]}))
+                     | {"peer_kid": peer_kid["kid_x1000"], "kerasgan_kid": ours["kid"]["kid_x1000"],
+                        "kerasgan_steps": ours["steps"]}))
+
+
+def finetune(args):
+    """Training ARCH from scratch (core 0) against fine-tuning PRESET (core 1), side by side."""
+    os.makedirs(args.out, exist_ok=True)
+    runs = {who: os.path.join(args.out, who) for who in ("scratch", "finetune")}
+    commands = [("scratch", kerasgan_train(args, runs["scratch"], args.arch)),
+                ("finetune", kerasgan_train(args, runs["finetune"], "--from", args.preset)
+                 + shlex.split(args.extra))]
+    started = time.time()
+    side_by_side(commands)
+    result = {"data": args.data, "minutes": args.minutes, "size": args.size,
+              "wall_s": round(time.time() - started),
+              "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000"}
+    for who, command in commands:
+        result[who] = {"command": shlex.join(command),
+                       **score_run(runs[who], args.data, runs[who] + "_samples.npz")}
+    with open(os.path.join(args.out, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    save_pair_figure(runs["scratch"] + "_samples.npz", runs["finetune"] + "_samples.npz",
+                     os.path.join(args.out, "pair.png"))
+    print(json.dumps({"data": args.data, "minutes": args.minutes}
+                     | {who: (result[who]["kid"]["kid_x1000"], result[who]["steps"])
+                        for who, _ in commands}))
 
 
 def main():
@@ -196,11 +243,23 @@ def main():
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--extra", default="", help="more kerasgan train flags, one string")
     run.add_argument("--resume", action="store_true", help="continue kerasgan's run in OUT")
+    tune = commands.add_parser("finetune")
+    tune.add_argument("data")
+    tune.add_argument("minutes", type=float)
+    tune.add_argument("out")
+    tune.add_argument("--from", dest="preset", default="fastgan_clipart64")
+    tune.add_argument("--size", type=int, default=64, help="the preset's image size")
+    tune.add_argument("--arch", default="fastgan", help="trained from scratch: the preset's")
+    tune.add_argument("--batch-size", type=int, default=16)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--extra", default="", help="more flags of the fine-tuning run")
     args = parser.parse_args()
     if args.command == "collections":
         build_collections(args.out)
     elif args.command == "crops":
         build_crops(args.out, args.n, args.size, args.min_side, args.max_side)
+    elif args.command == "finetune":
+        finetune(args)
     else:
         pair(args)
 
