@@ -108,8 +108,8 @@ def pinned(core, command):
     return ["taskset", "-c", str(core)] + command, env
 
 
-def kid(data, samples):
-    line = subprocess.run([sys.executable, KID, data, samples, "--n", "1000"], check=True,
+def kid(data, samples, n=1000):
+    line = subprocess.run([sys.executable, KID, data, samples, "--n", str(n)], check=True,
                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return {k: float(v) for k, v in (item.split("=") for item in line.split())}, line
 

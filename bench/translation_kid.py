@@ -14,14 +14,12 @@ painting crops (what the paintings score against themselves). OUT gets `result.j
 import argparse
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-KID = os.path.join(HERE, "..", "..", "shared", "tools", "kid.py")
+from small_data import kid  # bench/ is this script's folder
+
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -44,12 +42,6 @@ def random_crops(images, n, crop, rng):
         y, x = rng.integers(image.shape[0] - crop + 1), rng.integers(image.shape[1] - crop + 1)
         out.append(image[y:y + crop, x:x + crop])
     return np.stack(out)
-
-
-def kid(real, fake, n):
-    line = subprocess.run([sys.executable, KID, real, fake, "--n", str(n)], capture_output=True,
-                          text=True, check=True).stdout.strip().splitlines()[-1]
-    return dict((k, float(v)) for k, v in (item.split("=") for item in line.split())), line
 
 
 def main():
