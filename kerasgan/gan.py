@@ -101,7 +101,11 @@ class GAN(AdversarialModel):
         self.real_score_tracker = keras.metrics.Mean(name="real_score")
         self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
+        self.augment_strength_tracker = keras.metrics.Mean(name="augment_p")
         self.augmentation = None
+        # An adaptive augmentation's probability (see `compile`); created with the first
+        # such compile, so models trained without one keep the variables they had.
+        self.augment_strength = None
 
     # ------------------------------------------------------------------ compile
     def compile(self, d_optimizer=None, g_optimizer=None, loss="non_saturating",
@@ -120,7 +124,9 @@ class GAN(AdversarialModel):
             r1_every: apply R1 every this many steps, scaled up to match (lazy R1).
             augment: augmentation of every discriminator input, real and fake: a name in
                 `kerasgan.augment.AUGMENTATIONS` ("diffaugment": colour, translation,
-                cutout) or None. Differentiable, so the generator learns through it.
+                cutout; "ada": also flips, quarter turns, scaling and rotation with a
+                probability adapted while training, logged as `augment_p`) or None.
+                Differentiable, so the generator learns through it.
             jit_compile: XLA for the train step. "auto" turns it on where a GPU is
                 present and off on CPU-only machines, where it measured slower.
             precision: "float32", "mixed_bfloat16", "mixed_float16" (with dynamic loss
@@ -143,6 +149,13 @@ class GAN(AdversarialModel):
         self.r1_every = int(r1_every)
         self.augment_name = augment
         self.augmentation = augment_lib.get(augment)
+        if self.augmentation is not None and self.augmentation.adaptive \
+                and self.augment_strength is None:
+            # Saved with the model (a checkpoint resumes at the strength it reached);
+            # replicas average their updates.
+            self.augment_strength = self.add_weight(
+                name="augment_strength", shape=(), dtype="float32", initializer="zeros",
+                trainable=False, aggregation="mean")
         self._compile_optimizers(d_optimizer, g_optimizer, _default_optimizer, jit_compile,
                                  precision, self.networks(), **kwargs)
 
@@ -214,7 +227,12 @@ class GAN(AdversarialModel):
                     self.real_score_tracker, self.fake_score_tracker]
         if self.d_optimizer is not None and (self.gradient_penalty_weight or self.r1_gamma):
             trackers.append(self.penalty_tracker)
+        if self._adapts_augmentation():
+            trackers.append(self.augment_strength_tracker)
         return trackers
+
+    def _adapts_augmentation(self):
+        return self.augmentation is not None and self.augmentation.adaptive
 
     def _latents(self, batch_size, draw):
         """Latents keyed by (seed, step, draw): reproducible across resume and replicas."""
@@ -267,7 +285,17 @@ class GAN(AdversarialModel):
         params = self._replica_share(
             lambda n: noise.uniform(tf.stack([n, self.augmentation.num_params]),
                                     self.key(Stream.AUGMENT_REAL + stream, draw)), tf.shape(images)[0])
+        if self._adapts_augmentation():
+            return self.augmentation(images, params, self.augment_strength)
         return self.augmentation(images, params)
+
+    def _adapt_augmentation(self, real_logits, batch_size):
+        """ADA's feedback: moves the augmentation strength by the discriminator's confidence
+        on the real images of this step (`kerasgan.augment.AdaptiveAugment.adjust`)."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.augment_strength.assign(self.augmentation.adjust(
+            self.augment_strength, real_logits, batch_size * replicas))
+        self.augment_strength_tracker.update_state(self.augment_strength)
 
     def _lazy_r1(self, critic, real):
         """R1 every `r1_every` steps, scaled by `r1_every` (StyleGAN2's lazy regularization)."""
@@ -358,6 +386,8 @@ class GAN(AdversarialModel):
         self.step.assign_add(1)
         if self.ema_generator is not None:
             self._update_ema()
+        if self._adapts_augmentation():
+            self._adapt_augmentation(real_logits, batch_size)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.real_score_tracker.update_state(tf.reduce_mean(tf.cast(real_logits, "float32")))

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import keras
 import tensorflow as tf
 
 from kerasgan import augment, zoo
@@ -44,8 +45,76 @@ def test_diffaugment_keeps_shapes_and_is_reproducible():
     a, b = fn(x, p), fn(x, p)
     assert a.shape == x.shape
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="Unknown augmentation 'ada'"):
-        augment.get("ada")
+    with pytest.raises(ValueError, match="Unknown augmentation 'adaptive'"):
+        augment.get("adaptive")
+
+
+def geometric_params(batch, **on):
+    """Uniform params of `_geometric` with the named transforms on (at strength 0.5):
+    columns 0 flip, 1 quarter turn (2: how many), 3 iso scale (4), 5 rotation (6),
+    7 aniso scale (8); value columns at their medians (scale x1, angle 0)."""
+    columns = {"flip": 0, "quarter": 1, "iso": 3, "rotation": 5, "aniso": 7}
+    u = np.array([0.9, 0.9, 0.0, 0.9, 0.5, 0.9, 0.5, 0.9, 0.5], "float32")
+    for name, value in on.items():
+        u[columns[name]] = 0.0
+        if name == "quarter":
+            u[2] = value
+    return tf.constant(np.tile(u, (batch, 1)))
+
+
+def test_ada_geometric_flips_and_turns_images_exactly():
+    x = tf.random.uniform((2, 8, 8, 3), -1, 1)
+    strength = tf.constant(0.5)
+    np.testing.assert_allclose(augment._geometric(x, geometric_params(2), strength), x,
+                               atol=1e-5)
+    np.testing.assert_allclose(augment._geometric(x, geometric_params(2, flip=1), strength),
+                               x[:, :, ::-1], atol=1e-5)
+    turned = augment._geometric(x, geometric_params(2, quarter=0.3), strength)  # k = 1
+    np.testing.assert_allclose(turned, np.rot90(x.numpy(), k=1, axes=(1, 2)), atol=1e-5)
+    # A transform drawn "on" is off at strength 0: the image comes back as it was.
+    np.testing.assert_allclose(
+        augment._geometric(x, geometric_params(2, flip=1, quarter=0.3), tf.constant(0.0)), x,
+        atol=1e-5)
+
+
+def test_ada_at_strength_zero_is_diffaugment_and_at_one_transforms_every_image():
+    ada, diffaugment = augment.get("ada"), augment.get("diffaugment")
+    x = tf.random.uniform((16, 16, 16, 3), -1, 1)
+    p = tf.random.uniform((16, ada.num_params), seed=1)
+    np.testing.assert_allclose(ada(x, p, 0.0), diffaugment(x, p[:, :7]), atol=1e-5)
+    changed = tf.reduce_max(tf.abs(ada(x, p, 1.0) - diffaugment(x, p[:, :7])), axis=[1, 2, 3])
+    assert (changed.numpy() > 1e-2).all()
+
+
+def test_ada_strength_follows_the_discriminators_confidence_on_real_images():
+    ada = augment.get("ada")
+    step = 16 / (1000 * ada.speed_kimg)
+    sure = tf.ones((16, 1))  # every real logit positive: mean sign 1 > target 0.6
+    unsure = tf.constant([[1.0]] * 8 + [[-1.0]] * 8)  # mean sign 0 < 0.6
+    assert float(ada.adjust(0.5, sure, 16)) == pytest.approx(0.5 + step)
+    assert float(ada.adjust(0.5, unsure, 16)) == pytest.approx(0.5 - step)
+    assert float(ada.adjust(0.0, unsure, 16)) == 0.0
+    assert float(ada.adjust(1.0, sure, 16)) == 1.0
+
+
+def test_ada_trains_adapts_and_resumes_at_the_strength_it_reached(tmp_path, monkeypatch):
+    # A target below any mean sign: the discriminator always counts as overfitting, so the
+    # strength climbs by batch / (1000 x speed_kimg) every step.
+    monkeypatch.setattr(augment.AdaptiveAugment, "target", -2.0)
+    monkeypatch.setattr(augment.AdaptiveAugment, "speed_kimg", 0.1)
+    gan = zoo.create("dcgan", **zoo.tiny_config("dcgan"))
+    gan.compile(augment="ada")
+    before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    history = gan.fit(image_batches(gan.image_shape, n=32, batch_size=8), epochs=2, verbose=0)
+    assert np.isfinite(history.history["d_loss"]).all()
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(gan.generator.trainable_weights, before))
+    assert float(gan.augment_strength.numpy()) == pytest.approx(8 * 8 / 100)
+    assert history.history["augment_p"][-1] > history.history["augment_p"][0] > 0
+    path = str(tmp_path / "gan.keras")
+    gan.save(path)
+    loaded = keras.models.load_model(path)
+    assert float(loaded.augment_strength.numpy()) == pytest.approx(0.64)
+    assert loaded.get_compile_config()["augment"] == "ada"
 
 
 def test_gradients_flow_through_diffaugment_to_the_generator():

@@ -64,6 +64,25 @@ def test_steps_per_epoch_repeats_small_data_under_a_mirrored_strategy(image_fold
     assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 7
 
 
+def test_ada_resumes_at_its_strength_under_a_mirrored_strategy(image_folder, tmp_path,
+                                                                monkeypatch):
+    from kerasgan import augment
+
+    monkeypatch.setattr(augment.AdaptiveAugment, "target", -2.0)  # always climbs
+    monkeypatch.setattr(augment.AdaptiveAugment, "speed_kimg", 0.1)  # by 0.08 a step
+    run = str(tmp_path / "run")
+    args = ["train", "vanilla", "--data", image_folder, "--image-size", "8",
+            "--set", "latent_dim=4", "--epochs", "1", "--steps-per-epoch", "3",
+            "--batch-size", "8", "--out", run, "--verbose", "0", "--strategy", "mirrored",
+            "--augment", "ada"]
+    assert cli.main(args) == 0
+    assert cli.main(args[:args.index("--epochs") + 1] + ["2"] + args[args.index("--epochs") + 2:]
+                    + ["--resume"]) == 0
+    history = [json.loads(line) for line in open(os.path.join(run, "history.jsonl"))]
+    assert [round(h["augment_p"], 4) for h in history] == [0.16, 0.40]  # means of 3 steps
+    assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "ada"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "gan9000", "--data", "x", "--out", "y"], "valid names: " + ", ".join(zoo.list())),
     (["train", "dcgan", "--data", "/no/such/folder", "--out", "y", "--image-size", "32"], "/no/such/folder"),
