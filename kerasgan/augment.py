@@ -84,7 +84,7 @@ def _geometric(images, u, strength):
     angle = (u[:, 6] * 2.0 - 1.0) * math.pi * on(5, 1.0 - tf.sqrt(1.0 - strength))
     aniso = 1.0 + (_lognormal(u[:, 8], 0.2 * math.log(2.0)) - 1.0) * on(7)
     zeros = tf.zeros_like(ones)
-    matrix = tf.stack([tf.stack([flip, zeros], -1), tf.stack([zeros, ones], -1)], -2)
+    matrix = tf.linalg.diag(tf.stack([flip, ones], -1))
     matrix = matrix @ _rotation(quarter_turns * (math.pi / 2.0))
     matrix = matrix * iso[:, None, None]
     matrix = matrix @ _rotation(angle)
