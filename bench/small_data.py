@@ -24,7 +24,8 @@ is `kerasgan train ARCH --data DATA --minutes MINUTES ...` with the architecture
 Then 1000 samples of each (kerasgan: its EMA generator) are scored by
 `../shared/tools/kid.py DATA SAMPLES --n 1000` (EfficientNet-Lite0 features; KID x1000, lower is
 better), and OUT gets `result.json` (numbers and the exact commands) and `pair.png` (64
-samples of the peer on the left, kerasgan on the right).
+samples of the peer on the left, kerasgan on the right). `pair ... --from PRESET` puts
+kerasgan's fine-tuning of PRESET (`kerasgan train --from PRESET ...`) against the peer instead.
 
 `finetune` is the same protocol for fine-tuning: `kerasgan train ARCH` from scratch on core 0
 against `kerasgan train --from PRESET` (its defaults: half the learning rate, nothing frozen;
@@ -173,7 +174,8 @@ def pair(args):
     ours_npz = os.path.join(args.out, "kerasgan_samples.npz")
     peer_cmd = [sys.executable, PEER, "train", args.data, str(args.minutes), peer_npz,
                 str(args.size)]
-    ours_cmd = kerasgan_train(args, run, args.arch) + shlex.split(args.extra)
+    head = ("--from", args.preset) if args.preset else (args.arch,)
+    ours_cmd = kerasgan_train(args, run, *head) + shlex.split(args.extra)
     if args.resume:
         ours_cmd.append("--resume")
     started = time.time()
@@ -239,6 +241,8 @@ def main():
     run.add_argument("out")
     run.add_argument("--size", type=int, default=64)
     run.add_argument("--arch", default="fastgan")
+    run.add_argument("--from", dest="preset", default=None,
+                     help="fine-tune this preset instead of training --arch from scratch")
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--extra", default="", help="more kerasgan train flags, one string")
