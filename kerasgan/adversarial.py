@@ -15,6 +15,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from kerasgan import noise
 from kerasgan import precision as precision_lib
 from kerasgan.files import atomic_file
 
@@ -135,6 +136,13 @@ class AdversarialModel(keras.Model):
             return draw_global(batch_size)
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * batch_size
         return draw_global(batch_size * replicas)[start:start + batch_size]
+
+    def _augmentation_params(self, augmentation, batch_size, stream, draw=0):
+        """`augmentation.num_params` uniform numbers per image of this replica's batch, from
+        random `stream` of draw `draw` (drawn for the global batch, see `_replica_share`)."""
+        return self._replica_share(
+            lambda n: noise.uniform(tf.stack([n, augmentation.num_params]),
+                                    self.key(stream, draw)), batch_size)
 
     @staticmethod
     def _per_replica(loss):

@@ -282,9 +282,8 @@ class GAN(AdversarialModel):
         """
         if self.augmentation is None:
             return images
-        params = self._replica_share(
-            lambda n: noise.uniform(tf.stack([n, self.augmentation.num_params]),
-                                    self.key(Stream.AUGMENT_REAL + stream, draw)), tf.shape(images)[0])
+        params = self._augmentation_params(self.augmentation, tf.shape(images)[0],
+                                           Stream.AUGMENT_REAL + stream, draw)
         if self._adapts_augmentation():
             return self.augmentation(images, params, self.augment_strength)
         return self.augmentation(images, params)

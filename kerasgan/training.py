@@ -434,6 +434,13 @@ def _compile_args(settings, gan, total_steps):
     return compile_args
 
 
+def _takes_augment(gan):
+    """Whether the model's compile takes `augment` (every generation model and CycleGAN)."""
+    import inspect
+
+    return "augment" in inspect.signature(type(gan).compile).parameters
+
+
 def _compile_set(settings, gan):
     """`--compile KEY=VALUE`: arguments of the model's compile that no flag sets; unknown
     ones and ones a flag sets are refused, all named in one line."""
@@ -454,15 +461,19 @@ def _compile_set(settings, gan):
 def _recommended_compile_args(settings, gan, total_steps):
     jit = {"auto": "auto", "on": True, "off": False}[settings.jit]
     if gan.task != "generation":
+        augments = _takes_augment(gan)
         unused = [flag for flag, value in (("--loss", settings.loss),
                                            ("--r1-gamma", settings.r1_gamma),
-                                           ("--augment", settings.augment), ("--lr", settings.lr),
+                                           ("--augment", None if augments else settings.augment),
+                                           ("--lr", settings.lr),
                                            ("--beta1", settings.beta1)) if value is not None]
         if unused:
             raise UsageError(f"{', '.join(unused)} do not apply to {settings.arch} (its own "
                              "losses; Adam(2e-4, 0.5) decaying linearly over the second half).")
-        return {**gan.default_compile_args(settings.batch_size, total_steps=total_steps),
-                "jit_compile": jit, "precision": settings.precision}
+        compile_args = gan.default_compile_args(settings.batch_size, total_steps=total_steps)
+        if settings.augment is not None:
+            compile_args["augment"] = settings.augment
+        return {**compile_args, "jit_compile": jit, "precision": settings.precision}
 
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
     compile_args.update(gan.default_compile_args(settings.batch_size))

@@ -163,6 +163,30 @@ def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsy
     assert "notes.png" in capsys.readouterr().err
 
 
+def test_cyclegan_takes_diffaugment_and_refuses_what_it_cannot_use(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    for domain in ("a", "b"):
+        (tmp_path / domain).mkdir()
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / domain / f"{i}.png")
+    tiny = [f"--set={k}={v}" for k, v in zoo.tiny_config("cyclegan").items() if k != "image_size"]
+    common = ["--data", str(tmp_path / "a"), "--data-b", str(tmp_path / "b"), "--image-size",
+              "16", *tiny, "--epochs", "1", "--batch-size", "2", "--verbose", "0"]
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "cyclegan", *common, "--augment", "ada", "--out", run]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "augment='diffaugment' or None, got 'ada'" in error and len(error.splitlines()) == 1
+    assert not os.path.exists(run)
+    assert cli.main(["train", "cyclegan", *common, "--augment", "--out", run]) == 0
+    assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "diffaugment"
+    paired = [f"--set={k}={v}" for k, v in zoo.tiny_config("pix2pix").items() if k != "image_size"]
+    assert cli.main(["train", "pix2pix", "--data", str(tmp_path / "a"), "--data-b",
+                     str(tmp_path / "b"), "--image-size", "16", *paired, "--epochs", "1",
+                     "--batch-size", "2", "--augment", "--out", str(tmp_path / "paired")]) == 2
+    assert "--augment do not apply to pix2pix" in capsys.readouterr().err
+
+
 # Runs in a fresh interpreter: this test process has TensorFlow loaded already.
 WITHOUT_TENSORFLOW = """
 import contextlib, io, json, sys

@@ -228,3 +228,26 @@ def test_unpaired_dataset_uses_the_longer_folder_and_skips_bad_files(tmp_path):
         np.testing.assert_array_equal(b, rb)
     with pytest.raises(ValueError, match="load_size"):
         data.unpaired_dataset(dir_a, dir_b, image_size=16, load_size=12)
+
+
+def test_augment_changes_only_what_the_discriminators_see(tmp_path):
+    a, b = (tf.constant(v) for v in random_pair(2))
+    plain, augmented = tiny(), tiny()
+    augmented.set_weights(plain.get_weights())
+    plain.compile()
+    augmented.compile(augment="diffaugment")
+    plain_logs, augmented_logs = plain.train_step((a, b)), augmented.train_step((a, b))
+    # The generators' cycle and identity terms see the images as they are ...
+    for key in ("cycle_loss", "identity_loss"):
+        np.testing.assert_allclose(float(augmented_logs[key]), float(plain_logs[key]), rtol=1e-6)
+    # ... the discriminators see them augmented.
+    for key in ("d_a_loss", "d_b_loss", "g_loss"):
+        assert np.isfinite(float(augmented_logs[key]))
+        assert abs(float(augmented_logs[key]) - float(plain_logs[key])) > 1e-4, key
+    path = str(tmp_path / "augmented.keras")
+    augmented.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.augment_name == "diffaugment"
+    assert loaded.get_compile_config() == augmented.get_compile_config()
+    with pytest.raises(ValueError, match="augment='diffaugment' or None, got 'ada'"):
+        tiny().compile(augment="ada")

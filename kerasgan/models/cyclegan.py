@@ -25,12 +25,14 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from kerasgan import augment as augment_lib
 from kerasgan import noise, tiling
 from kerasgan import precision as precision_lib
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 
 DIRECTIONS = ("a2b", "b2a")
+DOMAINS = ("a", "b")
 UPSAMPLINGS = ("transpose", "resize")
 
 
@@ -247,11 +249,12 @@ class CycleGAN(AdversarialModel):
         self.d_b_loss_tracker = keras.metrics.Mean(name="d_b_loss")
         self.cycle_loss_tracker = keras.metrics.Mean(name="cycle_loss")
         self.identity_loss_tracker = keras.metrics.Mean(name="identity_loss")
+        self.augment_name = self.augmentation = None  # set by compile
 
     # ------------------------------------------------------------------ compile
     def compile(self, g_optimizer=None, d_optimizer=None, cycle_weight=10.0,
-                identity_weight=0.5, total_steps=None, jit_compile="auto", precision="auto",
-                **kwargs):
+                identity_weight=0.5, total_steps=None, augment=None, jit_compile="auto",
+                precision="auto", **kwargs):
         """Configures training.
 
         Args:
@@ -265,6 +268,11 @@ class CycleGAN(AdversarialModel):
             total_steps: training length in steps, for the default optimizers' schedule
                 (constant for the first half, then linear to 0); ignored for optimizers
                 you pass.
+            augment: "diffaugment" (colour, translation, cutout; `kerasgan.augment`) on
+                every image either discriminator sees, real and translated, in both the
+                generators' and the discriminators' updates, for a domain of a few dozen
+                images; the cycle and identity losses see the images unaugmented. None
+                (the reference recipe) turns it off. Adaptive augmentations are refused.
             jit_compile: XLA for the train step ("auto": on with a GPU, off on CPU).
             precision: "float32", "mixed_bfloat16", "mixed_float16" (loss-scaled) or
                 "auto" (bfloat16 where the hardware has it, else float32); see
@@ -273,8 +281,13 @@ class CycleGAN(AdversarialModel):
         if cycle_weight < 0 or identity_weight < 0:
             raise ValueError("cycle_weight and identity_weight must be >= 0, got "
                              f"{cycle_weight!r} and {identity_weight!r}.")
+        augmentation = augment_lib.get(augment)
+        if augmentation is not None and augmentation.adaptive:
+            raise ValueError(f"CycleGAN takes augment='diffaugment' or None, got {augment!r}: "
+                             "an adaptive strength follows a single discriminator.")
         self.cycle_weight = float(cycle_weight)
         self.identity_weight = float(identity_weight)
+        self.augment_name, self.augmentation = augment, augmentation
         self.total_steps = None if total_steps is None else int(total_steps)
         self._compile_optimizers(d_optimizer, g_optimizer, lambda: _default_optimizer(total_steps),
                                  jit_compile, precision, self.networks(), **kwargs)
@@ -287,7 +300,7 @@ class CycleGAN(AdversarialModel):
 
     def _compile_settings(self):
         return {"cycle_weight": self.cycle_weight, "identity_weight": self.identity_weight,
-                "total_steps": self.total_steps}
+                "total_steps": self.total_steps, "augment": self.augment_name}
 
     def default_compile_args(self, batch_size=1, total_steps=None):
         """The reference recipe: least-squares loss, Adam(2e-4, 0.5) decaying linearly to 0
@@ -376,6 +389,16 @@ class CycleGAN(AdversarialModel):
         count.assign(filled)
         return tf.reshape(out.stack(), tf.shape(images))
 
+    def critic(self, domain, images, stream):
+        """The logits of domain `domain`'s discriminator ("a" or "b") for `images`, seen
+        through the augmentation (if any) drawn from random `stream`."""
+        if self.augmentation is not None:
+            params = self._augmentation_params(self.augmentation, tf.shape(images)[0], stream,
+                                               draw=DOMAINS.index(domain))
+            images = self.augmentation(images, params)
+        discriminator = self.discriminator_a if domain == "a" else self.discriminator_b
+        return discriminator(images, training=True)
+
     def train_step(self, data):
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise ValueError("CycleGAN trains on batches (images_a, images_b), e.g. from "
@@ -386,7 +409,6 @@ class CycleGAN(AdversarialModel):
         self._check_images(real_b, "B")
         real_a, real_b = tf.cast(real_a, "float32"), tf.cast(real_b, "float32")
         G, F = self.generator_a2b, self.generator_b2a
-        D_A, D_B = self.discriminator_a, self.discriminator_b
 
         g_variables = self.generator_variables()
         # Only the generators' weights are watched: the discriminators stay fixed here.
@@ -401,8 +423,8 @@ class CycleGAN(AdversarialModel):
                     _l1(G(real_b, training=True), real_b) + _l1(F(real_a, training=True), real_a))
             else:
                 identity = tf.constant(0.0)
-            adversarial = (_mse(D_B(fake_b, training=True), 1.0)
-                           + _mse(D_A(fake_a, training=True), 1.0))
+            adversarial = (_mse(self.critic("b", fake_b, Stream.AUGMENT_GENERATOR), 1.0)
+                           + _mse(self.critic("a", fake_a, Stream.AUGMENT_GENERATOR), 1.0))
             g_loss = adversarial + cycle + identity
             scaled_g_loss = self.g_optimizer.scale_loss(self._per_replica(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
@@ -412,10 +434,10 @@ class CycleGAN(AdversarialModel):
         seen_fake_b = self.query_pool("b", tf.stop_gradient(fake_b))
         d_variables = self.discriminator_variables()
         with tf.GradientTape() as d_tape:
-            d_a_loss = 0.5 * (_mse(D_A(real_a, training=True), 1.0)
-                              + _mse(D_A(seen_fake_a, training=True), 0.0))
-            d_b_loss = 0.5 * (_mse(D_B(real_b, training=True), 1.0)
-                              + _mse(D_B(seen_fake_b, training=True), 0.0))
+            d_a_loss = 0.5 * (_mse(self.critic("a", real_a, Stream.AUGMENT_REAL), 1.0)
+                              + _mse(self.critic("a", seen_fake_a, Stream.AUGMENT_FAKE), 0.0))
+            d_b_loss = 0.5 * (_mse(self.critic("b", real_b, Stream.AUGMENT_REAL), 1.0)
+                              + _mse(self.critic("b", seen_fake_b, Stream.AUGMENT_FAKE), 0.0))
             scaled_d_loss = self.d_optimizer.scale_loss(self._per_replica(d_a_loss + d_b_loss))
         d_grads = d_tape.gradient(scaled_d_loss, d_variables)
         self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
