@@ -127,25 +127,32 @@ def test_console_script_lists_the_architectures_and_presets():
 def test_train_uses_the_architectures_recommended_compile_arguments(image_folder, tmp_path):
     run = str(tmp_path / "run")
     assert cli.main(["train", "stylegan_lite", "--data", image_folder, "--image-size", "32",
-                     *[f"--set={k}={v}" for k, v in zoo.tiny_config("stylegan_lite").items()
-                       if k != "image_size"],
-                     "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",
-                     "--lr", "0.001", "--out", run, "--verbose", "0"]) == 0
+                     *tiny_flags("stylegan_lite"), "--epochs", "1", "--steps-per-epoch", "2",
+                     "--batch-size", "4", "--lr", "0.001", "--out", run, "--verbose", "0"]) == 0
     compile_config = json.load(open(os.path.join(run, "config.json")))["compile"]
     assert compile_config["r1_every"] == 16 and compile_config["r1_gamma"] > 0
     adam = compile_config["g_optimizer"]["config"]
     assert adam["learning_rate"] == pytest.approx(0.001) and adam["beta_1"] == 0.0  # flag + recipe
 
 
+def write_noise_domains(root, n, size, rng):
+    """Folders root/a and root/b of `n` random `size` px images each."""
+    for domain in ("a", "b"):
+        (root / domain).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                root / domain / f"{i}.png")
+
+
+def tiny_flags(arch):
+    return [f"--set={k}={v}" for k, v in zoo.tiny_config(arch).items() if k != "image_size"]
+
+
 def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsys):
     rng = np.random.default_rng(1)
-    for domain in ("a", "b"):
-        (tmp_path / domain).mkdir()
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(
-                tmp_path / domain / f"{i}.png")
+    write_noise_domains(tmp_path, 4, 20, rng)
     run = str(tmp_path / "run")
-    tiny = [f"--set={k}={v}" for k, v in zoo.tiny_config("cyclegan").items() if k != "image_size"]
+    tiny = tiny_flags("cyclegan")
     assert cli.main(["train", "cyclegan", "--data", str(tmp_path / "a"), "--out", run,
                      "--image-size", "16", *tiny, "--epochs", "1", "--batch-size", "2",
                      "--verbose", "0"]) == 2
@@ -164,15 +171,9 @@ def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsy
 
 
 def test_cyclegan_takes_diffaugment_and_refuses_what_it_cannot_use(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    for domain in ("a", "b"):
-        (tmp_path / domain).mkdir()
-        for i in range(2):
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
-                tmp_path / domain / f"{i}.png")
-    tiny = [f"--set={k}={v}" for k, v in zoo.tiny_config("cyclegan").items() if k != "image_size"]
+    write_noise_domains(tmp_path, 2, 16, np.random.default_rng(2))
     common = ["--data", str(tmp_path / "a"), "--data-b", str(tmp_path / "b"), "--image-size",
-              "16", *tiny, "--epochs", "1", "--batch-size", "2", "--verbose", "0"]
+              "16", *tiny_flags("cyclegan"), "--epochs", "1", "--batch-size", "2", "--verbose", "0"]
     run = str(tmp_path / "run")
     assert cli.main(["train", "cyclegan", *common, "--augment", "ada", "--out", run]) == 2
     error = capsys.readouterr().err.strip()
@@ -180,10 +181,10 @@ def test_cyclegan_takes_diffaugment_and_refuses_what_it_cannot_use(tmp_path, cap
     assert not os.path.exists(run)
     assert cli.main(["train", "cyclegan", *common, "--augment", "--out", run]) == 0
     assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "diffaugment"
-    paired = [f"--set={k}={v}" for k, v in zoo.tiny_config("pix2pix").items() if k != "image_size"]
     assert cli.main(["train", "pix2pix", "--data", str(tmp_path / "a"), "--data-b",
-                     str(tmp_path / "b"), "--image-size", "16", *paired, "--epochs", "1",
-                     "--batch-size", "2", "--augment", "--out", str(tmp_path / "paired")]) == 2
+                     str(tmp_path / "b"), "--image-size", "16", *tiny_flags("pix2pix"),
+                     "--epochs", "1", "--batch-size", "2", "--augment", "--out",
+                     str(tmp_path / "paired")]) == 2
     assert "--augment do not apply to pix2pix" in capsys.readouterr().err
 
 
