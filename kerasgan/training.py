@@ -434,20 +434,17 @@ def _compile_args(settings, gan, total_steps):
     return compile_args
 
 
-def _takes_augment(gan):
-    """Whether the model's compile takes `augment` (every generation model and CycleGAN)."""
+def _compile_parameters(gan):
+    """The names of the arguments the model's `compile` takes."""
     import inspect
 
-    return "augment" in inspect.signature(type(gan).compile).parameters
+    return list(inspect.signature(type(gan).compile).parameters)
 
 
 def _compile_set(settings, gan):
     """`--compile KEY=VALUE`: arguments of the model's compile that no flag sets; unknown
     ones and ones a flag sets are refused, all named in one line."""
-    import inspect
-
-    parameters = inspect.signature(type(gan).compile).parameters
-    own = [name for name in parameters if name not in (
+    own = [name for name in _compile_parameters(gan) if name not in (
         "self", "kwargs", "d_optimizer", "g_optimizer", "jit_compile", "precision", "loss",
         "r1_gamma", "augment")]
     wrong = [key for key, _ in settings.compile_set if key not in own]
@@ -461,12 +458,12 @@ def _compile_set(settings, gan):
 def _recommended_compile_args(settings, gan, total_steps):
     jit = {"auto": "auto", "on": True, "off": False}[settings.jit]
     if gan.task != "generation":
-        augments = _takes_augment(gan)
-        unused = [flag for flag, value in (("--loss", settings.loss),
-                                           ("--r1-gamma", settings.r1_gamma),
-                                           ("--augment", None if augments else settings.augment),
-                                           ("--lr", settings.lr),
-                                           ("--beta1", settings.beta1)) if value is not None]
+        recipe_flags = {"--loss": settings.loss, "--r1-gamma": settings.r1_gamma,
+                        "--augment": settings.augment, "--lr": settings.lr,
+                        "--beta1": settings.beta1}
+        if "augment" in _compile_parameters(gan):  # CycleGAN's
+            del recipe_flags["--augment"]
+        unused = [flag for flag, value in recipe_flags.items() if value is not None]
         if unused:
             raise UsageError(f"{', '.join(unused)} do not apply to {settings.arch} (its own "
                              "losses; Adam(2e-4, 0.5) decaying linearly over the second half).")
