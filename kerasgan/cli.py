@@ -97,7 +97,8 @@ def _add_train(commands):
     """`kerasgan train`'s flags."""
     train = commands.add_parser("train", help="train an architecture on images")
     train.add_argument("arch", nargs="?",
-                       help="architecture name (see `kerasgan list`); with --from, the source's")
+                       help="architecture name (see `kerasgan list`); with --from, the source's; "
+                            "with --resume, the run's")
     train.add_argument("--from", dest="start_from", metavar="PRESET_OR_RUN",
                        help="fine-tune: start from this preset's (or finished run's, or "
                             ".keras checkpoint's) weights and architecture config, at half the "
@@ -105,8 +106,9 @@ def _add_train(commands):
     train.add_argument("--freeze-d", type=_positive_int, metavar="N",
                        help="with --from: freeze the discriminator's first N convolutions "
                             "(FreezeD)")
-    train.add_argument("--data", required=True,
-                       help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT]")
+    train.add_argument("--data",
+                       help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT] (required; "
+                            "with --resume, default: the run's)")
     train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan, "
                                         "pix2pix): --data is domain A")
     train.add_argument("--paired", action="store_true",
@@ -135,8 +137,9 @@ def _add_train(commands):
                             "--lr, --beta1, --r1-gamma, --augment, --ema, --d-steps, --set, "
                             "--image-size, --channels, --precision, --steps-per-epoch, "
                             "--flip, --resize and --load-size need not be repeated, and one "
-                            "given with another value than the run's is refused. --data and "
-                            "--data-b may differ (a moved folder; warned), --jit is ignored "
+                            "given with another value than the run's is refused. The "
+                            "architecture, --data and --data-b default to the run's; --data "
+                            "and --data-b may differ (a moved folder; warned), --jit is ignored "
                             "(warned); --epochs (the new total), --verbose, --sample-every, "
                             "--cache, --strict and the other flags apply as given")
     train.add_argument("--overwrite", action="store_true",
@@ -433,7 +436,7 @@ def cmd_train(args):
     """The run itself is `kerasgan.training.run`; here its settings come from the flags."""
     from kerasgan import training
 
-    if args.arch is None and args.start_from is None:
+    if args.arch is None and args.start_from is None and not args.resume:
         raise UsageError("train needs an architecture (see `kerasgan list`) or --from "
                          "PRESET_OR_RUN.")
     fields = {name: value for name, value in vars(args).items()

@@ -252,6 +252,24 @@ def _shown(value):
     return json.dumps(value) if isinstance(value, (list, str)) else str(value)
 
 
+def _resume_defaults(settings):
+    """--resume without the architecture or --data: the run's own, from its config.json
+    (read only). Returns the settings with them filled in."""
+    if not settings.resume or (settings.arch is not None and settings.data is not None):
+        return settings
+    spec = _read_model_config(settings.out, required=True)
+    train = spec.get("train") if isinstance(spec.get("train"), dict) else {}
+    filled = {} if settings.arch is not None else {"arch": spec["architecture"]}
+    if settings.data is None:
+        if not isinstance(train.get("data"), str):
+            raise UsageError(f"--resume: {settings.out} does not record the data it trained "
+                             "on; give --data (and --data-b for a two-domain run).")
+        filled["data"] = train["data"]
+        if settings.data_b is None and isinstance(train.get("data_b"), str):
+            filled["data_b"] = train["data_b"]
+    return dataclasses.replace(settings, **filled)
+
+
 def _resume_settings(settings):
     """--resume: the run's own settings. Flags that define the run (`RUN_FLAGS`, --set,
     --image-size) take the run's recorded values when not given; given with other values

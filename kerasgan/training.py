@@ -27,7 +27,8 @@ import time
 from kerasgan.errors import TrainingDiverged, UsageError
 from kerasgan.runs import (_check_lock, _check_out_is_free, _check_set_values, _check_writable,
                            _clear_previous_run, _read_model_config, _release_lock,
-                           _remove_stale_temporaries, _resume_settings, _take_lock)
+                           _remove_stale_temporaries, _resume_defaults, _resume_settings,
+                           _take_lock)
 
 _UNTIL_BUDGET = 10**6  # --epochs when only --minutes / --kimg ends the run
 _POSITIVE_INTS = ("image_size", "epochs", "steps_per_epoch", "batch_size", "d_steps",
@@ -61,8 +62,8 @@ class TrainSettings:
     file and metadata.json record as the command (None: the `kerasgan.train(...)` call).
     """
 
-    arch: str
-    data: str
+    arch: str | None  # None: --from's or, with --resume, the run's
+    data: str | None  # None with --resume: the run's
     out: str
     data_b: str | None = None
     image_size: int | None = None
@@ -122,7 +123,7 @@ class TrainSettings:
                          and getattr(self, field.name) != field.default)
 
 
-def train(arch, *, data, out, config=None, data_b=None, image_size=None, channels=None,
+def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=None, channels=None,
           epochs=None, minutes=None, kimg=None, steps_per_epoch=None, batch_size=None,
           resume=False, overwrite=False, seed=None, loss=None, d_steps=None, r1_gamma=None,
           augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
@@ -142,11 +143,13 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
     where it stopped (mid-epoch too: the data stream is keyed by the model's step), with the
     run's own settings: the arguments that define the run (`config`, `image_size`,
     `batch_size`, `seed`, `loss`, `lr`, ...) may be left out, and one given with another
-    value than the run's is refused.
+    value than the run's is refused; `arch` and `data` left out are the run's too.
 
     Args:
-        arch: the architecture (`kerasgan.zoo.list()`).
+        arch: the architecture (`kerasgan.zoo.list()`); None with `start_from` (its
+            architecture) or `resume` (the run's).
         data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan.
+            None with `resume`: the data the run recorded (and its `data_b`).
         out: the run folder to write.
         config: architecture arguments, e.g. `{"base_channels": 32}` (`--set KEY=VALUE`).
         data_b: domain B images, for image-to-image models (cyclegan, pix2pix).
@@ -209,15 +212,15 @@ def train(arch, *, data, out, config=None, data_b=None, image_size=None, channel
         >>> import kerasgan
         >>> gan = kerasgan.train("fastgan", data="art/", out="runs/art", image_size=64,
         ...                      minutes=30)
-        >>> gan = kerasgan.train("fastgan", data="art/", out="runs/art", minutes=30,
-        ...                      resume=True)  # 30 more minutes, from where it stopped
+        >>> gan = kerasgan.train(out="runs/art", minutes=30, resume=True)  # 30 more minutes,
+        ...                      # from where it stopped, with the run's own settings
         >>> kerasgan.callbacks.save_grid(gan.generate(16, seed=0), "art.png")
     """
     arguments = dict(locals())
     given = {("set" if name == "config" else name): value
              for name, value in arguments.items()
              if name != "arch" and value is not None and value is not False}
-    return run(TrainSettings(arch, **given, given=frozenset(given)))
+    return run(TrainSettings(arch, **{"data": None, **given}, given=frozenset(given)))
 
 
 def _checked(settings):
@@ -227,11 +230,12 @@ def _checked(settings):
     def refuse(name, expected):
         raise UsageError(f"{name}={getattr(settings, name)!r}: expected {expected}.")
 
+    # May be None: arch with --from or --resume; data is refused later unless --resume.
+    optional = {"arch": settings.start_from is not None or settings.resume, "out": False}
     values = {}
     for name in ("arch", "data", "out", "data_b", "data_dir", "loss", "augment", "start_from"):
         value = getattr(settings, name)
-        if value is None and (name not in ("arch", "data", "out")
-                              or (name == "arch" and settings.start_from is not None)):
+        if value is None and optional.get(name, True):
             continue
         if name in ("arch", "loss", "augment"):
             if not isinstance(value, str):
@@ -293,10 +297,10 @@ def _listed(value):
 
 def _python_call(settings):
     """The `kerasgan.train(...)` call of `settings`, recorded as the run's command."""
-    shown = [repr(settings.arch)]
+    shown = [] if settings.arch is None else [repr(settings.arch)]
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
-        if field.name in _NOT_SETTINGS or value == field.default:
+        if field.name in _NOT_SETTINGS or value == field.default or value is None:
             continue
         if field.name in ("set", "compile_set"):
             shown.append(f"{'config' if field.name == 'set' else field.name}={dict(value)!r}")
@@ -617,6 +621,10 @@ def run(settings):
     if settings.resume and (settings.start_from is not None or settings.freeze_d is not None):
         raise UsageError("--resume continues the run in --out with its own start and frozen "
                          "layers; leave out --from and --freeze-d.")
+    settings = _resume_defaults(settings)
+    if settings.data is None:
+        raise UsageError("train needs --data: the images to train on (a folder, .npz/.npy "
+                         "file or tfds:NAME).")
     if settings.start_from is not None:
         source = _fine_tune_source(settings)
         settings = dataclasses.replace(settings, arch=source.spec["architecture"])

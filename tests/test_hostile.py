@@ -62,7 +62,9 @@ def test_zero_or_negative_sizes(flag, value, capsys):
     assert f"expected a positive integer, got '{value}'" in capsys.readouterr().err
 
 
-def test_resume_refuses_another_architecture_or_size(tmp_path, capsys):
+@pytest.fixture
+def vanilla_run(tmp_path):
+    """(image folder, a one-epoch vanilla run trained on it)."""
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(4):
@@ -70,12 +72,40 @@ def test_resume_refuses_another_architecture_or_size(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert cli.main(["train", "vanilla", "--data", str(folder), "--out", run, *TINY,
                      "--verbose", "0"]) == 0
+    return folder, run
+
+
+def test_resume_refuses_another_architecture_or_size(vanilla_run, capsys):
+    folder, run = vanilla_run
     code, err = run_cli(["train", "dcgan", "--data", str(folder), "--out", run, "--resume",
                          "--image-size", "32", "--epochs", "2"], capsys)
     assert code == 2 and "holds a 'vanilla' run, not 'dcgan'" in err
     code, err = run_cli(["train", "vanilla", "--data", str(folder), "--out", run, "--resume",
                          "--image-size", "16", "--epochs", "2"], capsys)
     assert code == 2 and "trained at --image-size 8, not 16" in err
+
+
+def test_resume_takes_the_runs_architecture_and_data_and_says_when_it_has_none(vanilla_run,
+                                                                              tmp_path, capsys):
+    import json
+
+    folder, run = vanilla_run
+    code, err = run_cli(["train", "vanilla", "--out", str(tmp_path / "new"), *TINY], capsys)
+    assert code == 2 and "train needs --data" in err and not (tmp_path / "new").exists()
+    assert cli.main(["train", "--resume", "--out", run, "--epochs", "2", "--verbose", "0"]) == 0
+    metadata = json.load(open(os.path.join(run, "metadata.json")))
+    assert metadata["architecture"] == "vanilla" and metadata["epochs"] == 2
+    assert metadata["data"] == str(folder) and metadata["steps"] == 2
+
+    config_path = os.path.join(run, "config.json")
+    spec = json.load(open(config_path))
+    del spec["train"]["data"]  # a run folder from elsewhere that does not say
+    with open(config_path, "w") as f:
+        json.dump(spec, f)
+    before = sorted(os.listdir(os.path.join(run, "checkpoints")))
+    code, err = run_cli(["train", "--resume", "--out", run, "--epochs", "3"], capsys)
+    assert code == 2 and "does not record the data it trained on; give --data" in err
+    assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == before
 
 
 def test_evaluate_offline_without_inception_weights_says_what_to_pass(tmp_path, capsys):
