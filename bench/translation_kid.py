@@ -1,6 +1,6 @@
 """Does a photo -> painting model move photos toward the paintings? KID on matched crops.
 
-    python bench/translation_kid.py MODEL PHOTOS_DIR PAINTINGS_DIR OUT [--n 500] [--crop 128]
+    python bench/translation_kid.py MODEL PHOTOS_DIR PAINTINGS_DIR OUT [--n 500] [--crop 128] [--controls]
 
 Both folders are loaded as the model was trained (each image centre-cropped to a square and
 resized to `--load` px, default 2 x `--crop`), then `--n` random `--crop` px crops are cut
@@ -10,6 +10,12 @@ the painting crops (EfficientNet-Lite0 features; KID x1000, lower is closer):
 the photo crops untranslated, the photo crops translated, and, as the floor, a second draw of
 painting crops (what the paintings score against themselves). OUT gets `result.json` and
 `crops.png` (photo crops in the left column of each pair, their translations on the right).
+
+`--controls` adds what frames those numbers: the photo crops with each colour channel's mean
+and spread matched to the painting crops' (a translation that only recolours), the
+translations Gaussian-blurred (sigma 0.7 px: what their finest texture costs), and, as a
+reachable level, the crops of half the paintings (chosen at random) against crops of the
+other half (`kid_x1000_paintings_half_vs_other_half`).
 """
 import argparse
 import json
@@ -44,6 +50,41 @@ def random_crops(images, n, crop, rng):
     return np.stack(out)
 
 
+def colour_matched(images, reference):
+    """`images` with each channel's mean and standard deviation set to `reference`'s."""
+    x, ref = images.astype("float64"), reference.astype("float64")
+    axes = (0, 1, 2)
+    matched = (x - x.mean(axes)) / x.std(axes) * ref.std(axes) + ref.mean(axes)
+    return np.clip(np.round(matched), 0, 255).astype("uint8")
+
+
+def blurred(images, sigma):
+    """A separable Gaussian blur of uint8 images (edges reflected)."""
+    radius = int(3 * sigma + 1)
+    kernel = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    x = images.astype("float64")
+    for axis in (1, 2):
+        pad = [(0, 0)] * 4
+        pad[axis] = (radius, radius)
+        padded = np.pad(x, pad, mode="reflect")
+        x = sum(w * np.take(padded, range(i, i + x.shape[axis]), axis=axis)
+                for i, w in enumerate(kernel))
+    return np.clip(np.round(x), 0, 255).astype("uint8")
+
+
+def control_sets(files, paintings, n, crop, rng):
+    """The --controls image sets (see the module docstring): {key: (reference, images)}."""
+    order = rng.permutation(len(paintings))
+    half = len(paintings) // 2
+    one = random_crops([paintings[i] for i in order[:half]], n, crop, rng)
+    other = random_crops([paintings[i] for i in order[half:]], n, crop, rng)
+    return {"photos_colour_matched": ("paintings", colour_matched(files["photos"],
+                                                                  files["paintings"])),
+            "translated_blurred": ("paintings", blurred(files["translated"], 0.7)),
+            "paintings_half": (None, one), "paintings_other_half": ("paintings_half", other)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
@@ -54,6 +95,9 @@ def main():
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--load", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--controls", action="store_true",
+                        help="also score a recolouring, the blurred translations and half the "
+                             "paintings against the other half")
     args = parser.parse_args()
     from kerasgan import callbacks, zoo
 
@@ -73,9 +117,17 @@ def main():
         np.savez(paths[key], images=images)
     result = {"model": args.model, "photos": args.photos, "paintings": args.paintings,
               "n": args.n, "crop": args.crop, "load": load, "seed": args.seed}
-    for key in ("paintings_again", "photos", "translated"):
-        numbers, line = kid(paths["paintings"], paths[key], args.n)
-        result[f"kid_x1000_{key}_vs_paintings"] = numbers["kid_x1000"]
+    scored = [(key, "paintings") for key in ("paintings_again", "photos", "translated")]
+    if args.controls:
+        for key, (reference, images) in control_sets(files, paintings, args.n, args.crop,
+                                                     rng).items():
+            paths[key] = os.path.join(args.out, f"{key}.npz")
+            np.savez(paths[key], images=images)
+            if reference is not None:
+                scored.append((key, reference))
+    for key, reference in scored:
+        numbers, line = kid(paths[reference], paths[key], args.n)
+        result[f"kid_x1000_{key}_vs_{reference}"] = numbers["kid_x1000"]
         result[f"output_{key}"] = line
     pairs = np.stack([files["photos"][:24], files["translated"][:24]], 1)
     callbacks.save_grid(pairs.reshape((-1,) + pairs.shape[2:]).astype("float32") / 127.5 - 1.0,
