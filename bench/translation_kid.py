@@ -123,18 +123,18 @@ def main():
               "n": args.n, "crop": args.crop, "load": load, "seed": args.seed}
     scored = [(key, "paintings") for key in ("paintings_again", "photos", "translated")]
     if args.controls:
-        for key, (reference, images) in control_sets(files, paintings, args.n, args.crop,
-                                                     rng).items():
+        controls = control_sets(files, paintings, args.n, args.crop, rng)
+        for key, (reference, images) in controls.items():
             paths[key] = os.path.join(args.out, f"{key}.npz")
             np.savez(paths[key], images=images)
             if reference is not None:
                 scored.append((key, reference))
-    if args.controls:
-        for key in ("translated", "translated_blurred"):
-            images = np.load(paths[key])["images"].astype("float32") / 127.5 - 1.0
-            back = model.translate(images, direction="b2a", batch_size=1)
-            photos = files["photos"].astype("float32") / 127.5 - 1.0
-            result[f"cycle_l1_from_{key}"] = round(float(np.abs(back - photos).mean()), 4)
+        for key, images in (("translated", files["translated"]),
+                            ("translated_blurred", controls["translated_blurred"][1])):
+            back = model.translate(images.astype("float32") / 127.5 - 1.0, direction="b2a",
+                                   batch_size=1)
+            error = np.abs(back - (files["photos"].astype("float32") / 127.5 - 1.0)).mean()
+            result[f"cycle_l1_from_{key}"] = round(float(error), 4)
     for key, reference in scored:
         numbers, line = kid(paths[reference], paths[key], args.n)
         result[f"kid_x1000_{key}_vs_{reference}"] = numbers["kid_x1000"]

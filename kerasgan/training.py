@@ -125,8 +125,8 @@ class TrainSettings:
 
 def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=None,
           channels=None, epochs=None, minutes=None, kimg=None, steps_per_epoch=None,
-          batch_size=None, resume=False, overwrite=False, seed=None, loss=None, d_steps=None, r1_gamma=None,
-          augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
+          batch_size=None, resume=False, overwrite=False, seed=None, loss=None, d_steps=None,
+          r1_gamma=None, augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
           download=False, sample_every=None, strategy=None, deterministic=False,
           verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
