@@ -5,6 +5,7 @@
     python bench/small_data.py pair DATA MINUTES OUT --size 32 --arch fastgan --extra "--set base_channels=16"
     python bench/small_data.py crops /tmp/painting_crops_3k --n 3000  # a painted collection to train a preset on
     python bench/small_data.py finetune /tmp/collections/fashion_test 12 runs/ft_fashion_12 --from fastgan_clipart64
+    python bench/small_data.py blank runs/pair_clipart_b_60/*_samples.npz /tmp/collections/clipart_b
 
 `collections` builds, from the development data in ../shared/data (public domain / MIT, see
 its README), collections that no kerasgan default was tuned on (the recipe was tuned on the
@@ -31,6 +32,10 @@ kerasgan's fine-tuning of PRESET (`kerasgan train --from PRESET ...`) against th
 against `kerasgan train --from PRESET` (its defaults: half the learning rate, nothing frozen;
 `--extra "--freeze-d 2"` for more) on core 1, same data, budget and flags; `pair.png` has the
 scratch run's samples on the left, the fine-tuned run's on the right.
+
+Both also record the share of nearly blank images (`nearly_blank`: under 2% of the pixels
+away from the image's median colour) among the samples and in the collection; `blank` prints
+it for any sample files or folders.
 """
 import argparse
 import json
@@ -154,6 +159,24 @@ def score_run(run, data, samples_npz):
     return {"kid": kid_values, "kid_line": line, "steps": steps}
 
 
+def nearly_blank(path, size=64):
+    """The share of images (an .npz of samples on [-1, 1], or a folder) that are nearly blank:
+    under 2% of their pixels more than 0.1 (on [0, 1]) from the image's own median colour.
+    The collapse of a clip-art run to white pages shows here long before a grid is looked at."""
+    if path.endswith(".npz"):
+        images = np.load(path)
+        images = (images[images.files[0]].astype("float32") + 1) / 2
+    else:
+        from kerasgan import data
+
+        images = data.load_image_folder(path, size).astype("float32") / 255
+    if images.ndim == 3:
+        images = images[..., None]
+    flat = images.reshape(len(images), -1, images.shape[-1])
+    off = np.abs(images - np.median(flat, axis=1)[:, None, None, :]).max(-1) > 0.1
+    return round(float(np.mean(off.mean((1, 2)) < 0.02)), 4)
+
+
 def save_pair_figure(left_npz, right_npz, path):
     left, right = grid(left_npz), grid(right_npz)
     gap = np.full((left.shape[0], 8, 3), 255, "uint8")
@@ -191,6 +214,8 @@ def pair(args):
         "kerasgan": {"command": shlex.join(ours_cmd), **ours},
         "ratio_kid": round(ours["kid"]["kid_x1000"] / peer_kid["kid_x1000"], 3),
         "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000",
+        "nearly_blank": {"collection": nearly_blank(args.data, args.size),
+                         "peer": nearly_blank(peer_npz), "kerasgan": nearly_blank(ours_npz)},
     }
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -214,7 +239,9 @@ def finetune(args):
               "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000"}
     for who, command in commands:
         result[who] = {"command": shlex.join(command),
-                       **score_run(runs[who], args.data, runs[who] + "_samples.npz")}
+                       **score_run(runs[who], args.data, runs[who] + "_samples.npz"),
+                       "nearly_blank": nearly_blank(runs[who] + "_samples.npz")}
+    result["collection_nearly_blank"] = nearly_blank(args.data, args.size)
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     save_pair_figure(runs["scratch"] + "_samples.npz", runs["finetune"] + "_samples.npz",
@@ -257,8 +284,14 @@ def main():
     tune.add_argument("--batch-size", type=int, default=16)
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--extra", default="", help="more flags of the fine-tuning run")
+    blank = commands.add_parser("blank", help="share of nearly blank images, per path")
+    blank.add_argument("paths", nargs="+", help="sample .npz files or image folders")
+    blank.add_argument("--size", type=int, default=64, help="folders are loaded at this size")
     args = parser.parse_args()
-    if args.command == "collections":
+    if args.command == "blank":
+        for path in args.paths:
+            print(f"{path}: nearly_blank={nearly_blank(path, args.size)}")
+    elif args.command == "collections":
         build_collections(args.out)
     elif args.command == "crops":
         build_crops(args.out, args.n, args.size, args.min_side, args.max_side)
