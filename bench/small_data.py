@@ -120,9 +120,14 @@ def kid(data, samples, n=1000):
     return {k: float(v) for k, v in (item.split("=") for item in line.split())}, line
 
 
+def samples(npz):
+    """The sample images an .npz holds (its first array; the peer's is unnamed), on [-1, 1]."""
+    arrays = np.load(npz)
+    return arrays[arrays.files[0]]
+
+
 def grid(samples_npz, n=64):
-    images = np.load(samples_npz)
-    images = images[images.files[0]][:n]
+    images = samples(samples_npz)[:n]
     if images.ndim == 3:
         images = images[..., None]
     pixels = np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype("uint8")
@@ -164,8 +169,7 @@ def nearly_blank(path, size=64):
     under 2% of their pixels more than 0.1 (on [0, 1]) from the image's own median colour.
     The collapse of a clip-art run to white pages shows here long before a grid is looked at."""
     if path.endswith(".npz"):
-        images = np.load(path)
-        images = (images[images.files[0]].astype("float32") + 1) / 2
+        images = (samples(path).astype("float32") + 1) / 2
     else:
         from kerasgan import data
 
@@ -239,9 +243,10 @@ def finetune(args):
               "scored_with": f"python {KID} DATA SAMPLES.npz --n 1000"}
     for who, command in commands:
         result[who] = {"command": shlex.join(command),
-                       **score_run(runs[who], args.data, runs[who] + "_samples.npz"),
-                       "nearly_blank": nearly_blank(runs[who] + "_samples.npz")}
-    result["collection_nearly_blank"] = nearly_blank(args.data, args.size)
+                       **score_run(runs[who], args.data, runs[who] + "_samples.npz")}
+    result["nearly_blank"] = {"collection": nearly_blank(args.data, args.size),
+                              **{who: nearly_blank(runs[who] + "_samples.npz")
+                                 for who, _ in commands}}
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     save_pair_figure(runs["scratch"] + "_samples.npz", runs["finetune"] + "_samples.npz",
