@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 import warnings
 import zipfile
@@ -174,13 +175,19 @@ class Checkpoint(keras.callbacks.Callback):
     (a failed write removes its temporary file); an epoch whose logs hold NaN/Inf is not
     saved. Older checkpoints are pruned only after a new one is in place and verified, down
     to the newest `keep`. Resume with `load_latest_checkpoint`.
+    With `snapshot_every`, the checkpoint of every epoch that is a multiple of it is also
+    kept in `snapshot_dir` (same name), where nothing prunes it: a run can be gone back to
+    after a long run got worse (sample one with `kerasgan sample RUN/snapshots/epoch-N.keras`).
     Training a model into a directory that holds checkpoints of a different model (other
     image shape or latent size) is refused when training begins.
     """
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, keep=2, snapshot_every=None, snapshot_dir=None):
         super().__init__()
+        if snapshot_every is not None and snapshot_dir is None:
+            raise ValueError("snapshot_every needs a snapshot_dir to keep the snapshots in.")
         self.directory, self.keep = directory, keep
+        self.snapshot_every, self.snapshot_dir = snapshot_every, snapshot_dir
 
     def on_train_begin(self, logs=None):
         path = os.path.join(self.directory, FINGERPRINT_FILE)
@@ -212,7 +219,19 @@ class Checkpoint(keras.callbacks.Callback):
                           f"verify ({error}); the previous checkpoints are kept.",
                           KerasganWarning)
             return
+        if self.snapshot_every and (epoch + 1) % self.snapshot_every == 0:
+            self._snapshot(path)
         self._prune(epoch + 1)
+
+    def _snapshot(self, path):
+        """A second name for the verified checkpoint at `path` in `snapshot_dir` (a hard
+        link where the file system has them, else a copy), put in place atomically."""
+        with atomic_file(os.path.join(self.snapshot_dir, os.path.basename(path))) as tmp:
+            os.remove(tmp)  # the placeholder atomic_file made; the link or copy takes its name
+            try:
+                os.link(path, tmp)
+            except OSError:  # no hard links here (another device, some file systems)
+                shutil.copyfile(path, tmp)
 
     def _prune(self, written):
         """Runs only after checkpoint `written` is in place and verified. Damaged checkpoints

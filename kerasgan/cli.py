@@ -141,12 +141,13 @@ def _add_train(commands):
                             "architecture, --data and --data-b default to the run's; --data "
                             "and --data-b may differ (a moved folder; warned), --jit is ignored "
                             "(warned); --epochs (the new total), --verbose, --sample-every, "
-                            "--cache, --strict and the other flags apply as given")
+                            "--snapshot-every, --cache, --strict and the other flags apply "
+                            "as given")
     train.add_argument("--overwrite", action="store_true",
                        help="start a new run in a non-empty --out that is not a run to "
                             "resume (a folder with other files, a finished run): the files "
                             "of a previous run there (config.json, weights, metadata.json, "
-                            "checkpoints/, samples/epoch-*.png) are replaced, other files are "
+                            "checkpoints/, snapshots/, samples/epoch-*.png) are replaced, other files are "
                             "left alone. Without it such an --out is refused")
     train.add_argument("--loss",
                        help="non_saturating | minimax | hinge | wasserstein | least_squares "
@@ -199,6 +200,11 @@ def _add_train(commands):
                        help="let tensorflow-datasets download tfds:NAME (needs internet)")
     train.add_argument("--sample-every", type=_positive_int, default=1, metavar="EPOCHS",
                        help="write a sample grid every this many epochs")
+    train.add_argument("--snapshot-every", type=_positive_int, metavar="EPOCHS",
+                       help="also keep the checkpoint of every this many epochs in "
+                            "OUT/snapshots/, never pruned (default: only the newest two "
+                            "checkpoints are kept), to sample or fine-tune from a point "
+                            "before a long run got worse")
     train.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                        help="tf.distribute: mirrored = all local GPUs, multiworker = hosts "
                             "from TF_CONFIG; --batch-size is the global batch")

@@ -17,6 +17,7 @@ import time
 from kerasgan.errors import UsageError
 
 LOCK_FILE = ".kerasgan.lock"  # in the run folder while a process trains into it
+SNAPSHOT_FOLDER = "snapshots"  # --snapshot-every's checkpoints, which are never pruned
 
 # Flags that define a run: on --resume the run's recorded value applies, and a different
 # value given is refused. (dest, flag)
@@ -68,7 +69,8 @@ def _check_out_is_free(settings):
 def _clear_previous_run(out):
     """--overwrite: removes the files a previous run left in `out` that the new run would
     not replace by name (checkpoints and sample grids of other epochs, an EMA generator
-    this run may not have, the epoch history, losses.png and TensorBoard event files), so
+    this run may not have, the epoch history, losses.png, --snapshot-every's snapshots and
+    TensorBoard event files), so
     they cannot be taken for this run's. Nothing else."""
     from kerasgan import callbacks, zoo
 
@@ -83,6 +85,7 @@ def _clear_previous_run(out):
     checkpoints = os.path.join(out, "checkpoints")
     paths += [path for path, _ in callbacks.list_checkpoints(checkpoints)]
     paths.append(os.path.join(checkpoints, callbacks.FINGERPRINT_FILE))
+    paths += [path for path, _ in callbacks.list_checkpoints(os.path.join(out, SNAPSHOT_FOLDER))]
     samples = os.path.join(out, "samples")
     if os.path.isdir(samples):
         paths += [os.path.join(samples, n) for n in os.listdir(samples)

@@ -25,14 +25,14 @@ import sys
 import time
 
 from kerasgan.errors import TrainingDiverged, UsageError
-from kerasgan.runs import (_check_lock, _check_out_is_free, _check_set_values, _check_writable,
+from kerasgan.runs import (SNAPSHOT_FOLDER, _check_lock, _check_out_is_free, _check_set_values, _check_writable,
                            _clear_previous_run, _read_model_config, _release_lock,
                            _remove_stale_temporaries, _resume_defaults, _resume_settings,
                            _take_lock)
 
 _UNTIL_BUDGET = 10**6  # --epochs when only --minutes / --kimg ends the run
 _POSITIVE_INTS = ("image_size", "epochs", "steps_per_epoch", "batch_size", "d_steps",
-                  "load_size", "sample_every", "freeze_d")
+                  "load_size", "sample_every", "snapshot_every", "freeze_d")
 # Fine-tuning (`start_from`) trains with the recommended learning rates times this, unless
 # `lr` is given: a preset's weights are a good start that full-size steps would shake loose.
 FINE_TUNE_LR_SCALE = 0.5
@@ -95,6 +95,7 @@ class TrainSettings:
     data_dir: str | None = None
     download: bool = False
     sample_every: int = 1
+    snapshot_every: int | None = None
     strategy: str = "none"
     deterministic: bool = False
     verbose: int = 1
@@ -128,7 +129,7 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
           batch_size=None, resume=False, overwrite=False, seed=None, loss=None, d_steps=None,
           r1_gamma=None, augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
-          download=False, sample_every=None, strategy=None, deterministic=False,
+          download=False, sample_every=None, snapshot_every=None, strategy=None, deterministic=False,
           verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
           compile_set=None, paired=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
@@ -176,6 +177,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
         strict: refuse bad image files instead of skipping them.
         data_dir, download: tensorflow-datasets options for "tfds:NAME".
         sample_every: write a sample grid every this many epochs (default 1).
+        snapshot_every: also keep the checkpoint of every this many epochs, in
+            `out/snapshots/` (default: none; only the newest two checkpoints are kept).
         strategy: "none" (default), "mirrored" (all local GPUs) or "multiworker".
         deterministic: TensorFlow op determinism: the same seed gives the same weights.
         verbose: Keras fit verbosity: 0, 1 (default, a progress bar) or 2.
@@ -700,7 +703,8 @@ def run(settings):
     try:
         if settings.overwrite:
             _clear_previous_run(out)
-        _remove_stale_temporaries(checkpoint_dir, os.path.join(out, "samples"))
+        _remove_stale_temporaries(checkpoint_dir, os.path.join(out, "samples"),
+                                  os.path.join(out, SNAPSHOT_FOLDER))
         if not settings.resume:
             zoo.save_config(gan, out, train=train_config)
         return _fit(settings, gan, out, dataset, steps, initial_epoch, train_config)
@@ -745,7 +749,10 @@ def _fit(settings, gan, out, dataset, steps, initial_epoch, train_config):
     started = time.time()
     gan.fit(dataset, epochs=settings.epochs, steps_per_epoch=steps,
             initial_epoch=initial_epoch, shuffle=False, verbose=settings.verbose,
-            callbacks=[nan_stop, budget, callbacks.Checkpoint(checkpoint_dir), samples,
+            callbacks=[nan_stop, budget,
+                       callbacks.Checkpoint(checkpoint_dir, snapshot_every=settings.snapshot_every,
+                                            snapshot_dir=os.path.join(out, SNAPSHOT_FOLDER)),
+                       samples,
                        callbacks.EpochLog(os.path.join(out, plots.HISTORY_FILE)),
                        *_tensorboard_callbacks(settings, out, samples)])
     if nan_stop.stopped is not None:

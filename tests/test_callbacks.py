@@ -76,6 +76,21 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path):
     assert callbacks.latest_checkpoint(str(tmp_path / "missing")) is None
 
 
+def test_snapshots_outlive_the_pruning_and_load_as_that_epoch(tmp_path):
+    gan = tiny_vanilla()
+    checkpoint = callbacks.Checkpoint(str(tmp_path / "checkpoints"), keep=1, snapshot_every=2,
+                                      snapshot_dir=str(tmp_path / "snapshots"))
+    gan.fit(image_batches(gan.image_shape), epochs=5, verbose=0, callbacks=[checkpoint])
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-0005.keras", "model.json"]
+    assert sorted(os.listdir(tmp_path / "snapshots")) == ["epoch-0002.keras", "epoch-0004.keras"]
+    snapshot = keras.models.load_model(tmp_path / "snapshots" / "epoch-0004.keras")
+    assert int(snapshot.step.numpy()) == 12  # 3 batches an epoch
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(snapshot.generator.get_weights(), gan.generator.get_weights()))
+    with pytest.raises(ValueError, match="snapshot_every needs a snapshot_dir"):
+        callbacks.Checkpoint(str(tmp_path), snapshot_every=2)
+
+
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     gan = tiny_vanilla()
     gan.fit(image_batches(gan.image_shape), epochs=2, verbose=0,

@@ -50,6 +50,31 @@ def test_train_writes_the_run_and_resume_continues_from_its_step(image_folder, t
     assert epoch == 2 and int(checkpoint.step.numpy()) == 5  # where a next resume goes on
 
 
+def test_snapshots_survive_a_resume_without_the_flag_and_go_with_overwrite(image_folder,
+                                                                            tmp_path, capsys):
+    run = tmp_path / "run"
+    common = dict(data=image_folder, out=str(run), batch_size=4, verbose=0)
+    kerasgan.train("vanilla", config=zoo.tiny_config("vanilla"), epochs=4, seed=0,
+                   snapshot_every=2, **common)
+    assert sorted(os.listdir(run / "snapshots")) == ["epoch-0002.keras", "epoch-0004.keras"]
+    assert sorted(os.listdir(run / "checkpoints")) == ["epoch-0003.keras", "epoch-0004.keras",
+                                                       "model.json"]
+    # The flag applies as given: a resume without it prunes checkpoints, never snapshots.
+    kerasgan.train(resume=True, epochs=7, **common)
+    assert sorted(os.listdir(run / "snapshots")) == ["epoch-0002.keras", "epoch-0004.keras"]
+    assert sorted(os.listdir(run / "checkpoints")) == ["epoch-0006.keras", "epoch-0007.keras",
+                                                       "model.json"]
+    # A snapshot samples like a finished run.
+    assert cli.main(["sample", str(run / "snapshots" / "epoch-0002.keras"), "--n", "4",
+                     "--out", str(tmp_path / "early.png")]) == 0
+    assert (tmp_path / "early.png").is_file()
+    # --overwrite starts again: the old run's snapshots cannot be taken for the new run's.
+    kerasgan.train("vanilla", config=zoo.tiny_config("vanilla"), epochs=1, seed=0,
+                   overwrite=True, **common)
+    assert os.listdir(run / "snapshots") == []
+    capsys.readouterr()
+
+
 def test_a_non_empty_out_is_refused_with_the_commands_message(image_folder, tmp_path,
                                                               capsys):
     folder = tmp_path / "holiday_photos"
@@ -67,6 +92,7 @@ def test_a_non_empty_out_is_refused_with_the_commands_message(image_folder, tmp_
 
 @pytest.mark.parametrize("argument, message", [
     ({"batch_size": 0}, "batch_size=0: expected a positive integer"),
+    ({"snapshot_every": 0}, "snapshot_every=0: expected a positive integer"),
     ({"lr": float("nan")}, "lr=nan: expected a number in (0, inf]"),
     ({"precision": "half"}, "precision='half': expected one of 'auto', 'float32'"),
     ({"config": ["base_channels"]}, "set=['base_channels']: expected a dict"),
