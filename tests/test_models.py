@@ -184,3 +184,50 @@ def test_dcgan_matches_the_reference_widths():
     assert [l.filters for l in convs] == [256, 128, 64, 3]
     assert gan.generator.output_shape == (None, 64, 64, 3)
     assert gan.discriminator.output_shape == (None, 1)
+
+
+def _statistics_gap(generator, latents):
+    """How far the moving statistics of `generator`'s batch-norm layers are from the mean
+    and variance of what reaches each layer at inference: the mean over layers and channels
+    of |moving mean - mean| / std + |log(moving variance / variance)|."""
+    layers = kerasgan.gan.batch_norm_layers(generator)
+    probe = keras.Model(generator.inputs, [layer.input for layer in layers])
+    gaps = []
+    for layer, x in zip(layers, probe(latents, training=False)):
+        x = np.asarray(x, "float32").reshape(-1, x.shape[-1])
+        mean, variance = x.mean(0), x.var(0) + 1e-6
+        gaps.append(np.mean(np.abs(np.asarray(layer.moving_mean) - mean) / np.sqrt(variance)
+                            + np.abs(np.log((np.asarray(layer.moving_variance) + 1e-6) / variance))))
+    return float(np.mean(gaps))
+
+
+@pytest.mark.parametrize("name", ["dcgan", "fastgan"])  # the generators with batch norm
+def test_the_ema_generator_keeps_batch_norm_statistics_of_its_own(name):
+    gan = tiny_gan(name, ema_decay=0.9)
+    # 80 steps: the moving statistics (momentum 0.9) forget their start (variance 1)
+    gan.fit(image_batches(gan.image_shape, n=64), epochs=10, verbose=0)
+    ema_layers = kerasgan.gan.batch_norm_layers(gan.ema_generator)
+    for ema, raw in zip(ema_layers, kerasgan.gan.batch_norm_layers(gan.generator)):
+        assert not np.allclose(ema.moving_mean, raw.moving_mean)  # not copied
+    latents = gan.latents(256, seed=0)
+    own = _statistics_gap(gan.ema_generator, latents)
+    for layer in ema_layers:  # the statistics it was built with, for scale
+        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
+        layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
+    assert own < 0.1 * _statistics_gap(gan.ema_generator, latents)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "fastgan"])
+def test_recalibrating_stale_ema_statistics_makes_them_fit_its_activations(name):
+    gan = tiny_gan(name, ema_decay=0.9)
+    gan.fit(image_batches(gan.image_shape, n=16), epochs=1, verbose=0)
+    for layer in kerasgan.gan.batch_norm_layers(gan.ema_generator):  # stale, as in old models
+        gamma, beta, mean, variance = layer.get_weights()
+        layer.set_weights([gamma, beta, mean + 1.0, variance * 4.0])
+    latents = gan.latents(256, seed=0)
+    stale = _statistics_gap(gan.ema_generator, latents)
+    before = snapshot(gan.generator.weights) + snapshot(gan.ema_generator.trainable_weights)
+    gan.recalibrate_ema_statistics(batches=8, batch_size=64, seed=1)
+    assert _statistics_gap(gan.ema_generator, latents) < 0.1 * stale
+    after = snapshot(gan.generator.weights) + snapshot(gan.ema_generator.trainable_weights)
+    assert not any(changed(before, after))  # only the EMA generator's statistics change
