@@ -48,7 +48,12 @@ def batch_norm_statistics(model):
         for layer, x in zip(layers, probe(inputs, training=False)):
             x = tf.cast(x, "float32")
             axes = [i for i in range(len(x.shape)) if i != layer.axis % len(x.shape)]
-            mean, variance = tf.nn.moments(x, axes)
+            mean, square = tf.reduce_mean(x, axes), tf.reduce_mean(tf.square(x), axes)
+            replicas = tf.distribute.get_replica_context()
+            if replicas is not None and replicas.num_replicas_in_sync > 1:
+                # the global batch's, as the generator's synchronized batch norm has them
+                mean, square = replicas.all_reduce("MEAN", [mean, square])
+            variance = tf.maximum(square - tf.square(mean), 0.0)
             keep = layer.momentum if momentum is None else momentum
             layer.moving_mean.assign(keep * layer.moving_mean + (1.0 - keep) * mean)
             layer.moving_variance.assign(keep * layer.moving_variance + (1.0 - keep) * variance)

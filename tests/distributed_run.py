@@ -31,7 +31,10 @@ def train(name, initial_weights=None):
     import keras
 
     keras.utils.set_random_seed(0)
-    gan = zoo.create(name, **zoo.tiny_config(name), seed=5)
+    # Generators with an EMA copy: its batch-norm statistics (dcgan, fastgan) are the global
+    # batch's too.
+    ema = {"ema_decay": 0.9} if name in zoo.list(kind="generation") else {}
+    gan = zoo.create(name, **zoo.tiny_config(name), seed=5, **ema)
     # SGD: Adam would turn rounding noise in near-zero gradients into lr-sized steps.
     # float32, pinned: the check is that the replica count does not change the arithmetic,
     # which needs float32's rounding on every machine (auto is bfloat16 on some).
