@@ -147,8 +147,8 @@ def _add_train(commands):
                        help="start a new run in a non-empty --out that is not a run to "
                             "resume (a folder with other files, a finished run): the files "
                             "of a previous run there (config.json, weights, metadata.json, "
-                            "checkpoints/, snapshots/, samples/epoch-*.png) are replaced, other files are "
-                            "left alone. Without it such an --out is refused")
+                            "checkpoints/, snapshots/, samples/epoch-*.png) are replaced, "
+                            "other files are left alone. Without it such an --out is refused")
     train.add_argument("--loss",
                        help="non_saturating | minimax | hinge | wasserstein | least_squares "
                             "(default: the architecture's, else non_saturating)")

@@ -79,7 +79,8 @@ class GAN(AdversarialModel):
         discriminator: a Keras model mapping images to logits `(batch, 1)`.
         d_steps: discriminator updates per generator update.
         ema_decay: if set (e.g. `0.999`), keep an exponential moving average of the
-            generator's weights in `ema_generator`; `generate` then samples from it.
+            generator's weights in `ema_generator` (its batch-norm statistics its own);
+            `generate` then samples from it.
         seed: seed of the training noise; drawn at random when `None` (and kept in the
             config so that a reloaded model continues the same stream).
         class_names: for a class-conditional model (its generator and discriminator take a
@@ -453,7 +454,7 @@ class GAN(AdversarialModel):
         if self._update_ema_statistics is not None:
             # The generator's batch-norm statistics do not fit the averaged weights: copied,
             # they made a fastgan trained for an hour on clip art draw 73.5% blank pages
-            # where the same weights with statistics of their own drew 1.2%
+            # where the same weights with statistics of their own drew 1.8%
             # (docs/small_data.md). Any latents serve; these are the next step's.
             self._update_ema_statistics(
                 self.generator_inputs(batch_size, self.d_steps - 1, labels))

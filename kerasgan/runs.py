@@ -70,8 +70,7 @@ def _clear_previous_run(out):
     """--overwrite: removes the files a previous run left in `out` that the new run would
     not replace by name (checkpoints and sample grids of other epochs, an EMA generator
     this run may not have, the epoch history, losses.png, --snapshot-every's snapshots and
-    TensorBoard event files), so
-    they cannot be taken for this run's. Nothing else."""
+    TensorBoard event files), so they cannot be taken for this run's. Nothing else."""
     from kerasgan import callbacks, zoo
 
     names = [zoo.CONFIG_FILE, zoo.METADATA_FILE, "history.jsonl", "losses.png"]

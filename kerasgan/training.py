@@ -25,8 +25,8 @@ import sys
 import time
 
 from kerasgan.errors import TrainingDiverged, UsageError
-from kerasgan.runs import (SNAPSHOT_FOLDER, _check_lock, _check_out_is_free, _check_set_values, _check_writable,
-                           _clear_previous_run, _read_model_config, _release_lock,
+from kerasgan.runs import (SNAPSHOT_FOLDER, _check_lock, _check_out_is_free, _check_set_values,
+                           _check_writable, _clear_previous_run, _read_model_config, _release_lock,
                            _remove_stale_temporaries, _resume_defaults, _resume_settings,
                            _take_lock)
 
@@ -129,8 +129,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
           batch_size=None, resume=False, overwrite=False, seed=None, loss=None, d_steps=None,
           r1_gamma=None, augment=None, ema=None, lr=None, beta1=None, precision=None, jit=None,
           load_size=None, resize=None, flip=False, cache=None, strict=False, data_dir=None,
-          download=False, sample_every=None, snapshot_every=None, strategy=None, deterministic=False,
-          verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
+          download=False, sample_every=None, snapshot_every=None, strategy=None,
+          deterministic=False, verbose=None, start_from=None, freeze_d=None, tensorboard=False, conditional=False,
           compile_set=None, paired=False):
     """Trains architecture `arch` on `data` into the run folder `out`, as `kerasgan train`
     does, and returns the trained model.
