@@ -25,21 +25,23 @@ from PIL import Image
 
 from small_data import grid, kid, nearly_blank
 
-WAYS = ("as_saved", "recalibrated", "raw")
-
-
-def samples(path, way, n=1000):
+def draw_samples(path, n=1000):
+    """{way: samples} of the model at `path`, one load: the raw generator and the EMA
+    generator as saved first, then the EMA generator after recalibration (which changes only
+    its statistics)."""
     from kerasgan import zoo
+    from kerasgan.precision import float32_layers
 
     gan = zoo.load(path)
     if gan.ema_generator is None:
         raise SystemExit(f"{path} has no EMA generator.")
-    if way == "recalibrated":
-        gan.recalibrate_ema_statistics()
     latents = gan.latents(n, seed=1)
-    generator = gan.generator if way == "raw" else gan.ema_generator
-    return np.concatenate([np.asarray(generator(latents[i:i + 100], training=False), "float32")
-                           for i in range(0, n, 100)])
+    with float32_layers(gan.generator):  # as `generate` computes the sampler
+        raw = np.concatenate([np.asarray(gan.generator(latents[i:i + 100], training=False))
+                              for i in range(0, n, 100)]).astype("float32")
+    as_saved = gan.generate(latents=latents)
+    gan.recalibrate_ema_statistics()
+    return {"as_saved": as_saved, "recalibrated": gan.generate(latents=latents), "raw": raw}
 
 
 def main():
@@ -53,9 +55,9 @@ def main():
     result = {"model": args.model, "real": args.real,
               "nearly_blank_real": nearly_blank(args.real, args.size)}
     grids = []
-    for way in WAYS:
+    for way, images in draw_samples(args.model).items():
         path = os.path.join(args.out, f"{way}.npz")
-        np.savez(path, samples(args.model, way))
+        np.savez(path, images)
         numbers, line = kid(args.real, path)
         result[way] = {"kid_x1000": numbers["kid_x1000"], "kid_line": line,
                        "nearly_blank": nearly_blank(path)}
