@@ -56,21 +56,29 @@ def test_the_first_frame_is_the_keyframe_latents_generated(dcgan):
     assert (frames[1] != frames[0]).any()
 
 
+def _same_grid(actual, expected):
+    """Equal up to one level of 8 bits: the walk maps and draws all its frames in one batch,
+    the reference a few images at a time, and on some CPUs a float's last bit depends on the
+    batch size, which can move a pixel across a rounding boundary (seen on AVX2 machines)."""
+    difference = np.abs(actual.astype(int) - expected.astype(int))
+    assert difference.max() <= 1, f"frames differ by up to {difference.max()} levels"
+
+
 def test_stylegan_walks_linearly_in_w_with_its_noise_fixed(stylegan):
     frames = walks.interpolate(stylegan, n=2, frames=6, seed=1, keyframes=3, columns=2)
     assert frames.shape == (6, 32, 64, 3)
     keys = walks.keyframe_latents(stylegan, n=2, keyframes=3, seed=1)
-    np.testing.assert_array_equal(frames[0], callbacks.image_grid(
+    _same_grid(frames[0], callbacks.image_grid(
         stylegan.generate(latents=keys[0], seed=1), columns=2))  # generate() of keyframe 0
-    np.testing.assert_array_equal(frames[4], callbacks.image_grid(
+    _same_grid(frames[4], callbacks.image_grid(
         stylegan.generate(latents=keys[2], seed=1), columns=2))
     w0, w1 = stylegan.ws(keys[0]), stylegan.ws(keys[1])
     middle = stylegan.synthesize((w0 + w1) / 2, noise=stylegan.noise_inputs(2, seed=1))
-    np.testing.assert_array_equal(frames[1], callbacks.image_grid(middle, columns=2))
+    _same_grid(frames[1], callbacks.image_grid(middle, columns=2))
     in_z = walks.interpolate(stylegan, n=2, frames=6, seed=1, keyframes=3, columns=2,
                              space="z")
-    np.testing.assert_array_equal(in_z[0], frames[0])  # the same keyframes...
-    assert (in_z[1] != frames[1]).any()  # ...another path between them
+    _same_grid(in_z[0], frames[0])  # the same keyframes...
+    assert np.abs(in_z[1].astype(int) - frames[1].astype(int)).max() > 1  # ...another path
 
 
 def test_the_gif_has_exactly_the_frames_asked_for(dcgan, tmp_path, capsys):
