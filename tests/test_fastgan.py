@@ -75,10 +75,10 @@ def test_the_decoders_train_with_the_discriminator(trained):
     assert int(gan.d_optimizer.iterations.numpy()) == EPOCHS * STEPS_PER_EPOCH
 
 
-def test_recipe_is_hinge_diffaugment_and_adam():
+def test_recipe_is_hinge_ada_and_adam():
     gan = tiny()
     args = gan.default_compile_args(16)
-    assert args["loss"] == "hinge" and args["augment"] == "diffaugment"
+    assert args["loss"] == "hinge" and args["augment"] == "ada"
     for key in ("d_optimizer", "g_optimizer"):
         config = args[key].get_config()
         assert isinstance(args[key], keras.optimizers.Adam)

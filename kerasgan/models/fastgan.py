@@ -33,7 +33,9 @@ the kernel as it is at inference, so the exported graph is plain convolutions. U
 precision `FastGAN.compile` keeps the wrappers in float32 (`_spectral_norm_in_float32`).
 
 Training (`FastGAN.default_compile_args`): hinge loss (the reference's random 0.8-1.0
-margins are not used), DiffAugment, Adam(2e-4, 0.5, 0.999), EMA generator (0.999).
+margins are not used), adaptive augmentation ("ada": DiffAugment, plus StyleGAN2-ADA's
+geometric transforms once the discriminator overfits), Adam(2e-4, 0.5, 0.999), EMA
+generator (0.999).
 """
 import types
 
@@ -249,8 +251,8 @@ class FastGAN(GAN):
     optimizer. The quadrant of each image is drawn from `Stream.QUADRANT`. Logged as
     `recon_loss` (`d_loss` stays the adversarial loss plus any penalty).
 
-    `gan.compile(**gan.default_compile_args(batch_size))` is FastGAN's recipe: hinge loss,
-    DiffAugment, Adam(2e-4, 0.5, 0.999) for both networks.
+    `gan.compile(**gan.default_compile_args(batch_size))` is kerasgan's recipe for it: hinge
+    loss, adaptive augmentation, Adam(2e-4, 0.5, 0.999) for both networks.
 
     Args:
         generator, discriminator: as for `GAN`; the discriminator must have the layers
@@ -292,12 +294,14 @@ class FastGAN(GAN):
             _spectral_norm_in_float32(network)
 
     def default_compile_args(self, batch_size=32, total_steps=None):
-        """FastGAN's recipe: hinge loss, DiffAugment (colour, translation, cutout), Adam(2e-4,
-        beta_1=0.5, beta_2=0.999) for both networks: `gan.compile(**these)`. `batch_size`
-        is not used (the recipe does not depend on it)."""
+        """The recipe: hinge loss, Adam(2e-4, beta_1=0.5, beta_2=0.999) for both networks
+        (FastGAN's), and "ada" augmentation: DiffAugment (colour, translation, cutout, the
+        reference's), plus geometric transforms at a strength that rises only while the
+        discriminator overfits (measured: docs/small_data.md, session 16).
+        `gan.compile(**these)`. `batch_size` is not used (the recipe does not depend on it)."""
         del batch_size, total_steps
         return {"d_optimizer": _adam(), "g_optimizer": _adam(), "loss": "hinge",
-                "r1_gamma": 0.0, "augment": "diffaugment"}
+                "r1_gamma": 0.0, "augment": "ada"}
 
     def _settings(self):
         return {**super()._settings(), "recon_weight": self.recon_weight}
