@@ -11,8 +11,7 @@ while it trains: up when the discriminator grows sure of the real images (it is 
 them), down when it is not: more augmentation only once the discriminator starts to
 memorise a small collection; at strength 0 it is DiffAugment, at the same cost. fastgan's
 default. (Measured in docs/small_data.md: at half the peer's KID or less on three
-collections for an hour on a fast CPU; better than DiffAugment alone on two of them, one
-run each.)
+collections for an hour; better than DiffAugment alone on two of them, one run each.)
 
 An augmentation is a callable `(images, params) -> images` with `num_params` uniform [0, 1)
 numbers per image in `params` (shape `(batch, num_params)`): the caller draws them, so they
