@@ -425,10 +425,14 @@ def _with_optimizer_config(compile_args, change):
 
 
 def _scaled_learning_rates(compile_args, scale):
-    """Constant learning rates times `scale` (a schedule is kept as it is)."""
+    """Learning rates times `scale`: a constant one, or a schedule's starting rate (its
+    shape, e.g. CycleGAN's linear decay, kept)."""
     def scaled(config):
-        if isinstance(config.get("learning_rate"), (int, float)):
-            config["learning_rate"] = config["learning_rate"] * scale
+        rate = config.get("learning_rate")
+        if isinstance(rate, (int, float)):
+            config["learning_rate"] = rate * scale
+        elif isinstance(rate, dict) and "initial_learning_rate" in rate.get("config", {}):
+            rate["config"]["initial_learning_rate"] *= scale
     return _with_optimizer_config(compile_args, scaled)
 
 

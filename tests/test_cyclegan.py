@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 from PIL import Image
 
+import kerasgan
 from kerasgan import data, zoo
 from kerasgan.callbacks import TranslationGrid
 from kerasgan.models.cyclegan import CycleGAN, LinearDecay
@@ -251,3 +252,18 @@ def test_augment_changes_only_what_the_discriminators_see(tmp_path):
     assert loaded.get_compile_config() == augmented.get_compile_config()
     with pytest.raises(ValueError, match="augment='diffaugment' or None, got 'ada'"):
         tiny().compile(augment="ada")
+
+
+def test_fine_tuning_keeps_the_linear_decay_at_half_the_learning_rate(tmp_path):
+    dir_a, dir_b = write_domains(tmp_path, n_a=4, n_b=4)
+    common = dict(data=dir_a, data_b=dir_b, image_size=16, batch_size=2, seed=0, verbose=0)
+    source = str(tmp_path / "source")
+    kerasgan.train("cyclegan", out=source, config=TINY, epochs=1, **common)
+    tuned = kerasgan.train(None, start_from=source, out=str(tmp_path / "tuned"), epochs=3,
+                           **common)
+    for optimizer in (tuned.g_optimizer, tuned.d_optimizer):
+        assert isinstance(optimizer._learning_rate, LinearDecay)
+        # 3 epochs of 4 // 2 steps: constant 1e-4 for 3 steps, then down to 0 at step 6.
+        assert optimizer._learning_rate.get_config() == {
+            "initial_learning_rate": pytest.approx(1e-4), "total_steps": 6, "decay_start": 3}
+        assert float(optimizer.learning_rate) == 0.0  # the schedule ran to its end

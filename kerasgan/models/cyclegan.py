@@ -306,7 +306,8 @@ class CycleGAN(AdversarialModel):
         """The reference recipe: least-squares loss, Adam(2e-4, 0.5) decaying linearly to 0
         over the second half of `total_steps`."""
         del batch_size
-        return {"total_steps": total_steps}
+        return {"g_optimizer": _default_optimizer(total_steps),
+                "d_optimizer": _default_optimizer(total_steps), "total_steps": total_steps}
 
     # ------------------------------------------------------------------ config
     def _settings(self):
