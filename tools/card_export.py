@@ -24,37 +24,45 @@ from kerasgan.model_folder import write_json  # sorted keys, as presets are writ
 
 from make_preset import REPO, export_section  # tools/ is this script's folder
 
-SECTION = re.compile(r"^## Export\n.*?(?=^## |\Z)", re.S | re.M)
-
-
-def with_section(card, section):
-    """`card` with its "## Export" section replaced by `section`, or `section` added before
-    "## Licence" (at the end when there is none)."""
+def with_section(card, section, before=("## Licence",)):
+    """`card` with the section of `section`'s title (its first line, "## ...") replaced by
+    `section`, or `section` added before the first heading of `before` the card has (at the
+    end when it has none)."""
+    title = section.split("\n", 1)[0]
     section = section.rstrip("\n") + "\n\n"
-    if SECTION.search(card):
-        return SECTION.sub(lambda _: section, card, count=1)
-    at = card.find("\n## Licence")
-    if at < 0:
-        return card.rstrip("\n") + "\n\n" + section
-    return card[:at + 1] + section + card[at + 1:]
+    existing = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if existing.search(card):
+        return existing.sub(lambda _: section, card, count=1)
+    for heading in before:
+        at = card.find("\n" + heading)
+        if at >= 0:
+            return card[:at + 1] + section + card[at + 1:]
+    return card.rstrip("\n") + "\n\n" + section
 
 
-def refresh(name, calibration, work):
+def write_card(name, card, new_files=()):
+    """zoo/NAME/README.md := `card`, and the SHA-256 of it and of `new_files` (names in
+    zoo/NAME) into metadata.json, each through a temporary file and a rename; then the
+    preset is verified."""
     folder = os.path.join(REPO, "zoo", name)
-    # Without calibration images, export refuses an image-to-image model's int8 up front.
-    section = export_section(name, work, calibration)
     card_path = os.path.join(folder, "README.md")
-    with open(card_path) as f:
-        card = with_section(f.read(), section)
     with files.atomic_file(card_path) as tmp:
         with open(tmp, "w") as f:
             f.write(card)
     metadata_path = os.path.join(folder, zoo.METADATA_FILE)
     with open(metadata_path) as f:
         metadata = json.load(f)
-    metadata["files"]["README.md"] = zoo.sha256(card_path)
+    for file_name in ("README.md", *new_files):
+        metadata["files"][file_name] = zoo.sha256(os.path.join(folder, file_name))
     write_json(metadata_path, metadata)
     zoo.verify_preset(folder)
+
+
+def refresh(name, calibration, work):
+    # Without calibration images, export refuses an image-to-image model's int8 up front.
+    section = export_section(name, work, calibration)
+    with open(os.path.join(REPO, "zoo", name, "README.md")) as f:
+        write_card(name, with_section(f.read(), section))
     print(f"{name}:\n{section}\n")
 
 
