@@ -1,5 +1,6 @@
 import gc
 import os
+import types
 
 # `python -m pytest -n auto` (the README's command) runs the tests in pytest-xdist workers,
 # each its own TensorFlow process. TensorFlow sizes its intra-op thread pool to every core,
@@ -56,6 +57,34 @@ def _clear_keras_session():
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
+
+
+@pytest.fixture
+def eager():
+    """Keras's train and predict functions run eagerly (tf.config.run_functions_eagerly),
+    for tests of what a command or a run does around training: tracing a train step costs
+    10-30 s of CPU per architecture and tests nothing there. Every architecture's graph
+    path is trained in test_models.py::test_fit_trains_both_networks (CycleGAN's in
+    test_cyclegan.py, pix2pix's in test_pix2pix.py)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def run_cli(capsys, *args):
+    """`kerasgan ARGS` in this process (no second TensorFlow start): its exit code, stdout
+    and stderr, as `subprocess.run` gives them."""
+    from kerasgan import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit:  # argparse's refusals
+        code = exit.code
+    out, err = capsys.readouterr()
+    return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
 # ---------------------------------------------------------------------------- pytest-xdist

@@ -24,7 +24,7 @@ def image_folder(tmp_path):
     return str(tmp_path / "art")
 
 
-def test_train_sample_load_and_resume(image_folder, tmp_path, capsys):
+def test_train_sample_load_and_resume(image_folder, tmp_path, capsys, eager):
     run = str(tmp_path / "run")
     args = ["train", "dcgan", "--data", image_folder, *TINY_DCGAN, "--epochs", "1",
             "--batch-size", "8", "--out", run, "--verbose", "0", "--seed", "3"]
@@ -124,7 +124,7 @@ def test_console_script_lists_the_architectures_and_presets():
     assert preset["kid_x1000"] == 287.251 and preset["size_bytes"] > 1e6
 
 
-def test_train_uses_the_architectures_recommended_compile_arguments(image_folder, tmp_path):
+def test_train_uses_the_architectures_recommended_compile_arguments(image_folder, tmp_path, eager):
     run = str(tmp_path / "run")
     assert cli.main(["train", "stylegan_lite", "--data", image_folder, "--image-size", "32",
                      *tiny_flags("stylegan_lite"), "--epochs", "1", "--steps-per-epoch", "2",
@@ -148,7 +148,7 @@ def tiny_flags(arch):
     return [f"--set={k}={v}" for k, v in zoo.tiny_config(arch).items() if k != "image_size"]
 
 
-def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsys):
+def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsys, eager):
     rng = np.random.default_rng(1)
     write_noise_domains(tmp_path, 4, 20, rng)
     run = str(tmp_path / "run")
@@ -170,7 +170,7 @@ def test_cyclegan_trains_from_two_folders_and_translates_a_photo(tmp_path, capsy
     assert "notes.png" in capsys.readouterr().err
 
 
-def test_cyclegan_takes_diffaugment_and_refuses_what_it_cannot_use(tmp_path, capsys):
+def test_cyclegan_takes_diffaugment_and_refuses_what_it_cannot_use(tmp_path, capsys, eager):
     write_noise_domains(tmp_path, 2, 16, np.random.default_rng(2))
     common = ["--data", str(tmp_path / "a"), "--data-b", str(tmp_path / "b"), "--image-size",
               "16", *tiny_flags("cyclegan"), "--epochs", "1", "--batch-size", "2", "--verbose", "0"]

@@ -1,15 +1,12 @@
 """Class-conditional generation: labels from data, conditional models, sampling, export, CLI."""
 import json
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasgan import data, export, zoo
+from kerasgan import cli, data, export, zoo
 from conftest import noise_image_folder
 
 CONDITIONAL = ["dcgan", "stylegan_lite", "vanilla"]
@@ -147,33 +144,24 @@ def test_conditional_export_takes_the_label_as_a_named_int32_input(tmp_path):
         np.testing.assert_allclose(out, gan.generate(latents=latent, labels=label), atol=1e-4)
 
 
-def test_cli_trains_a_conditional_run_and_samples_a_class_by_name(tmp_path):
+def test_cli_trains_a_conditional_run_and_samples_a_class_by_name(tmp_path, capsys, eager):
     _class_folder(tmp_path / "data")
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-
-    def kerasgan_cli(*args):
-        return subprocess.run([sys.executable, "-m", "kerasgan", *args], capture_output=True,
-                              text=True, env=env, timeout=300)
-
-    trained = kerasgan_cli("train", "vanilla", "--data", str(tmp_path / "data"), "--conditional",
-                           "--image-size", "8", "--set", "latent_dim=4", "--batch-size", "4",
-                           "--epochs", "1", "--out", str(out))
-    assert trained.returncode == 0, trained.stderr
-    assert "loose0.png: not in a class sub-folder" in trained.stderr
+    assert cli.main(["train", "vanilla", "--data", str(tmp_path / "data"), "--conditional",
+                     "--image-size", "8", "--set", "latent_dim=4", "--batch-size", "4",
+                     "--epochs", "1", "--verbose", "0", "--out", str(out)]) == 0
+    assert "loose0.png: not in a class sub-folder" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["config"]["class_names"] == ["cat", "dog"]
-    sampled = kerasgan_cli("sample", str(out), "--label", "dog", "--n", "4", "--out",
-                           str(tmp_path / "dogs.npz"))
-    assert sampled.returncode == 0, sampled.stderr
+    assert cli.main(["sample", str(out), "--label", "dog", "--n", "4", "--out",
+                     str(tmp_path / "dogs.npz")]) == 0
     dogs = np.load(tmp_path / "dogs.npz")["images"]
     np.testing.assert_allclose(dogs, zoo.load(str(out)).generate(4, seed=0, labels="dog"), atol=1e-5)
-    bad = kerasgan_cli("sample", str(out), "--label", "owl", "--out", str(tmp_path / "x.png"))
-    assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == [
+    capsys.readouterr()
+    assert cli.main(["sample", str(out), "--label", "owl", "--out", str(tmp_path / "x.png")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "kerasgan: error: --label owl: Unknown class 'owl': expected an index 0-1 or one of cat, dog."]
-    refused = kerasgan_cli("train", "fastgan", "--data", str(tmp_path / "data"), "--conditional",
-                           "--out", str(tmp_path / "f"))
-    assert refused.returncode == 2
+    assert cli.main(["train", "fastgan", "--data", str(tmp_path / "data"), "--conditional",
+                     "--out", str(tmp_path / "f")]) == 2
     assert "fastgan has no class-conditional version; these have: dcgan, stylegan_lite, vanilla" \
-        in refused.stderr
+        in capsys.readouterr().err
     assert not (tmp_path / "f").exists()

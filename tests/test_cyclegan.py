@@ -254,18 +254,13 @@ def test_augment_changes_only_what_the_discriminators_see(tmp_path):
         tiny().compile(augment="ada")
 
 
-@pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions_eagerly`")
-def test_fine_tuning_keeps_the_linear_decay_at_half_the_learning_rate(tmp_path):
+def test_fine_tuning_keeps_the_linear_decay_at_half_the_learning_rate(tmp_path, eager):
     dir_a, dir_b = write_domains(tmp_path, n_a=4, n_b=4)
     source = str(tmp_path / "source")
     zoo.save(tiny(), source)
-    tf.config.run_functions_eagerly(True)  # the graph path is trained above (compiling: ~15 s)
-    try:
-        tuned = kerasgan.train(None, start_from=source, out=str(tmp_path / "tuned"), data=dir_a,
-                               data_b=dir_b, epochs=1, steps_per_epoch=2, batch_size=2, seed=0,
-                               verbose=0)
-    finally:
-        tf.config.run_functions_eagerly(False)
+    tuned = kerasgan.train(None, start_from=source, out=str(tmp_path / "tuned"), data=dir_a,
+                           data_b=dir_b, epochs=1, steps_per_epoch=2, batch_size=2, seed=0,
+                           verbose=0)
     for optimizer in (tuned.g_optimizer, tuned.d_optimizer):
         assert isinstance(optimizer._learning_rate, LinearDecay)
         # 1 epoch of 2 steps: 1e-4 for the first step, then down to 0 at step 2.

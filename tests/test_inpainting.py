@@ -1,7 +1,5 @@
 """The inpainting model: masks, training, known pixels, any size, save/load, the CLI."""
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -10,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kerasgan import masks, zoo
-from conftest import image_batches
+from conftest import image_batches, run_cli
 
 
 def tiny(**overrides):
@@ -90,6 +88,7 @@ def test_restore_refuses_a_mask_of_another_size():
 
 def test_keras_file_and_folder_round_trips_restore_alike(tmp_path):
     model = tiny()
+    model.run_eagerly = True  # graph mode: test_fit_moves_both_networks_with_finite_losses
     model.fit(image_batches(model.image_shape), epochs=1, verbose=0)
     image = np.random.default_rng(2).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     mask = np.zeros((2, 16, 16), bool)
@@ -100,6 +99,7 @@ def test_keras_file_and_folder_round_trips_restore_alike(tmp_path):
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(loaded.restore(image, mask), expected)
     assert loaded.spec["architecture"] == "inpainting" and int(loaded.step.numpy()) == 3
+    loaded.run_eagerly = True
     loaded.fit(image_batches(model.image_shape), epochs=1, verbose=0)  # resumes training
     assert int(loaded.step.numpy()) == 6
     zoo.save(model, str(tmp_path / "folder"))
@@ -112,11 +112,6 @@ def _png(path, pixels):
     return str(path)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "kerasgan", *args], capture_output=True,
-                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("inpaint") / "model")
@@ -124,13 +119,13 @@ def model_folder(tmp_path_factory):
     return folder
 
 
-def test_cli_restores_an_image_keeping_its_known_pixels(model_folder, tmp_path):
+def test_cli_restores_an_image_keeping_its_known_pixels(model_folder, tmp_path, capsys):
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (21, 34, 3), dtype=np.uint8)
     mask = np.zeros((21, 34), np.uint8)
     mask[5:12, 10:20] = 255
     out = str(tmp_path / "restored.png")
-    result = _cli("restore", model_folder, _png(tmp_path / "damaged.png", pixels),
+    result = run_cli(capsys, "restore", model_folder, _png(tmp_path / "damaged.png", pixels),
                   "--mask", _png(tmp_path / "mask.png", mask), "--out", out)
     assert result.returncode == 0, result.stderr
     restored = np.asarray(Image.open(out))
@@ -138,17 +133,17 @@ def test_cli_restores_an_image_keeping_its_known_pixels(model_folder, tmp_path):
     np.testing.assert_array_equal(restored[mask == 0], pixels[mask == 0])
 
 
-def test_cli_restore_refuses_a_bad_mask_in_one_line(model_folder, tmp_path):
+def test_cli_restore_refuses_a_bad_mask_in_one_line(model_folder, tmp_path, capsys):
     image = _png(tmp_path / "image.png", np.zeros((20, 20, 3), np.uint8))
     small = _png(tmp_path / "small.png", np.zeros((10, 20), np.uint8))
-    result = _cli("restore", model_folder, image, "--mask", small, "--out",
+    result = run_cli(capsys, "restore", model_folder, image, "--mask", small, "--out",
                   str(tmp_path / "o.png"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
         "kerasgan: error: the mask must have the image's size 20x20, got 20x10")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
-    result = _cli("restore", model_folder, image, "--mask", str(broken), "--out",
+    result = run_cli(capsys, "restore", model_folder, image, "--mask", str(broken), "--out",
                   str(tmp_path / "o.png"))
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and last.startswith("kerasgan: error: ") and "broken.png" in last
@@ -162,7 +157,7 @@ def test_an_image_size_too_small_for_the_discriminator_is_refused_when_built():
         zoo.create("inpainting", image_size=16)
 
 
-def test_compile_arguments_without_a_flag_are_set_with_compile_set(tmp_path):
+def test_compile_arguments_without_a_flag_are_set_with_compile_set(tmp_path, eager):
     import kerasgan
     from kerasgan.errors import UsageError
     from conftest import noise_image_folder

@@ -2,8 +2,6 @@
 export, the CLI."""
 import json
 import os
-import subprocess
-import sys
 import warnings
 
 import keras
@@ -13,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kerasgan import data, export, zoo
+from conftest import run_cli
 
 
 def tiny(**overrides):
@@ -167,16 +166,11 @@ def test_export_has_one_direction_and_refuses_the_other(tmp_path):
     assert not os.path.exists(tmp_path / "x")
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "kerasgan", *args], capture_output=True,
-                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
-def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path):
+def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path, capsys, eager):
     a, b = paired_folders(tmp_path, n=4)
     Image.new("RGB", (20, 20)).save(os.path.join(a, "lonely.png"))
     run = str(tmp_path / "run")
-    result = _cli("train", "pix2pix", "--data", a, "--data-b", b, "--paired", "--image-size",
+    result = run_cli(capsys, "train", "pix2pix", "--data", a, "--data-b", b, "--paired", "--image-size",
                   "16", "--set", "base_channels=4", "--set", "depth=2", "--set", "d_layers=2",
                   "--batch-size", "2", "--epochs", "2", "--seed", "0", "--verbose", "0",
                   "--out", run)
@@ -187,19 +181,19 @@ def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path):
     assert json.load(open(os.path.join(run, "config.json")))["architecture"] == "pix2pix"
     out = str(tmp_path / "t.png")
     image = os.path.join(a, "im0.png")
-    result = _cli("translate", run, image, "--out", out)
+    result = run_cli(capsys, "translate", run, image, "--out", out)
     assert result.returncode == 0, result.stderr
     assert np.asarray(Image.open(out)).shape == (20, 20, 3)
-    result = _cli("translate", run, image, "--direction", "b2a", "--out", str(tmp_path / "u.png"))
+    result = run_cli(capsys, "translate", run, image, "--direction", "b2a", "--out", str(tmp_path / "u.png"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "kerasgan: error: A pix2pix model translates one way, 'a2b'; got direction 'b2a'.")
     assert not os.path.exists(tmp_path / "u.png")
 
 
-def test_cli_refuses_paired_for_a_model_that_does_not_learn_from_pairs(tmp_path):
+def test_cli_refuses_paired_for_a_model_that_does_not_learn_from_pairs(tmp_path, capsys):
     a, b = paired_folders(tmp_path, n=2)
-    result = _cli("train", "cyclegan", "--data", a, "--data-b", b, "--paired", "--epochs", "1",
+    result = run_cli(capsys, "train", "cyclegan", "--data", a, "--data-b", b, "--paired", "--epochs", "1",
                   "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
