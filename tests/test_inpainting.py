@@ -126,7 +126,7 @@ def test_cli_restores_an_image_keeping_its_known_pixels(model_folder, tmp_path, 
     mask[5:12, 10:20] = 255
     out = str(tmp_path / "restored.png")
     result = run_cli(capsys, "restore", model_folder, _png(tmp_path / "damaged.png", pixels),
-                  "--mask", _png(tmp_path / "mask.png", mask), "--out", out)
+                     "--mask", _png(tmp_path / "mask.png", mask), "--out", out)
     assert result.returncode == 0, result.stderr
     restored = np.asarray(Image.open(out))
     assert restored.shape == pixels.shape
@@ -137,14 +137,14 @@ def test_cli_restore_refuses_a_bad_mask_in_one_line(model_folder, tmp_path, caps
     image = _png(tmp_path / "image.png", np.zeros((20, 20, 3), np.uint8))
     small = _png(tmp_path / "small.png", np.zeros((10, 20), np.uint8))
     result = run_cli(capsys, "restore", model_folder, image, "--mask", small, "--out",
-                  str(tmp_path / "o.png"))
+                     str(tmp_path / "o.png"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
         "kerasgan: error: the mask must have the image's size 20x20, got 20x10")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     result = run_cli(capsys, "restore", model_folder, image, "--mask", str(broken), "--out",
-                  str(tmp_path / "o.png"))
+                     str(tmp_path / "o.png"))
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and last.startswith("kerasgan: error: ") and "broken.png" in last
     assert "Traceback" not in result.stderr

@@ -170,10 +170,10 @@ def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path, capsys, 
     a, b = paired_folders(tmp_path, n=4)
     Image.new("RGB", (20, 20)).save(os.path.join(a, "lonely.png"))
     run = str(tmp_path / "run")
-    result = run_cli(capsys, "train", "pix2pix", "--data", a, "--data-b", b, "--paired", "--image-size",
-                  "16", "--set", "base_channels=4", "--set", "depth=2", "--set", "d_layers=2",
-                  "--batch-size", "2", "--epochs", "2", "--seed", "0", "--verbose", "0",
-                  "--out", run)
+    result = run_cli(capsys, "train", "pix2pix", "--data", a, "--data-b", b, "--paired",
+                     "--image-size", "16", "--set", "base_channels=4", "--set", "depth=2",
+                     "--set", "d_layers=2", "--batch-size", "2", "--epochs", "2", "--seed", "0",
+                     "--verbose", "0", "--out", run)
     assert result.returncode == 0, result.stderr
     assert "lonely.png: no file named lonely.* in" in result.stderr
     grid = np.asarray(Image.open(os.path.join(run, "samples", "epoch-0002.png")))
@@ -184,7 +184,8 @@ def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path, capsys, 
     result = run_cli(capsys, "translate", run, image, "--out", out)
     assert result.returncode == 0, result.stderr
     assert np.asarray(Image.open(out)).shape == (20, 20, 3)
-    result = run_cli(capsys, "translate", run, image, "--direction", "b2a", "--out", str(tmp_path / "u.png"))
+    result = run_cli(capsys, "translate", run, image, "--direction", "b2a",
+                     "--out", str(tmp_path / "u.png"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "kerasgan: error: A pix2pix model translates one way, 'a2b'; got direction 'b2a'.")
@@ -193,8 +194,8 @@ def test_cli_trains_on_pairs_writes_pair_grids_and_translates(tmp_path, capsys, 
 
 def test_cli_refuses_paired_for_a_model_that_does_not_learn_from_pairs(tmp_path, capsys):
     a, b = paired_folders(tmp_path, n=2)
-    result = run_cli(capsys, "train", "cyclegan", "--data", a, "--data-b", b, "--paired", "--epochs", "1",
-                  "--out", str(tmp_path / "run"))
+    result = run_cli(capsys, "train", "cyclegan", "--data", a, "--data-b", b, "--paired",
+                     "--epochs", "1", "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "kerasgan: error: --paired: cyclegan does not learn from pairs of images; pix2pix does.")
