@@ -33,6 +33,8 @@ class Architecture:
             registered architecture with it.
         paired: a translation model that learns from aligned pairs of images (matched by
             file name: `kerasgan.data.paired_dataset`), not from two unpaired folders.
+        batch_size: the batch its recipe was measured with: what `kerasgan train` uses
+            when `--batch-size` is not given.
     """
 
     name: str
@@ -41,6 +43,7 @@ class Architecture:
     image_size: int | None = None
     tiny: types.MappingProxyType = dataclasses.field(default_factory=dict)  # read-only once made
     paired: bool = False
+    batch_size: int = 64
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -48,17 +51,20 @@ class Architecture:
         object.__setattr__(self, "tiny", types.MappingProxyType(dict(self.tiny)))
         if self.paired and self.task != "translation":
             raise ValueError(f"paired is for translation models, not {self.task!r} ones.")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
+                or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
 
 
 BUILT_IN = (
     Architecture("cyclegan", "kerasgan.models.cyclegan:cyclegan", "translation", 128,
                  {"image_size": 16, "base_channels": 4, "n_blocks": 1, "d_layers": 2,
-                  "pool_size": 4}),
+                  "pool_size": 4}, batch_size=1),  # the paper's and the preset's batch
     Architecture("dcgan", "kerasgan.models.dcgan:dcgan", "generation", 64,
                  {"image_size": 32, "base_channels": 4, "latent_dim": 8}),
     Architecture("fastgan", "kerasgan.models.fastgan:fastgan", "generation", 64,
                  {"image_size": 32, "latent_dim": 8, "base_channels": 1, "d_base_channels": 1,
-                  "decoder_channels": 2}),
+                  "decoder_channels": 2}, batch_size=16),  # measured against 8 and the peer
     Architecture("inpainting", "kerasgan.models.inpainting:inpainting", "inpainting", 64,
                  {"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
                   "d_layers": 2}),
@@ -85,13 +91,13 @@ def add(architecture):
     _REGISTRY[architecture.name] = architecture
 
 
-def from_builder(name, builder, task="generation", tiny=None, paired=False):
+def from_builder(name, builder, task="generation", tiny=None, paired=False, batch_size=64):
     """The `Architecture` of a builder function registered at run time: its default image
     size is read from its signature."""
     parameter = inspect.signature(builder).parameters.get("image_size")
     image_size = None if parameter is None or parameter.default is inspect.Parameter.empty \
         else parameter.default
-    return Architecture(name, builder, task, image_size, tiny or {}, paired)
+    return Architecture(name, builder, task, image_size, tiny or {}, paired, batch_size)
 
 
 def names(task=None):

@@ -130,7 +130,9 @@ def _add_train(commands):
                        help="stop once the run has trained on K thousand images in all")
     train.add_argument("--steps-per-epoch", type=_positive_int,
                        help="steps per epoch (the data repeats); default: one pass over the data")
-    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--batch-size", type=_positive_int,
+                       help="default: the batch the architecture's recipe was measured "
+                            "with (fastgan 16, cyclegan 1, the others 64; `kerasgan list`)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest loadable checkpoint. "
                             "The run's own settings apply: --batch-size, --seed, --loss, "
@@ -411,7 +413,8 @@ def cmd_list(args):
     """Reads the registry and the presets' JSON files: no TensorFlow."""
     from kerasgan import architectures, pretrained
 
-    architecture_rows = [{"name": a.name, "task": a.task, "image_size": a.image_size}
+    architecture_rows = [{"name": a.name, "task": a.task, "image_size": a.image_size,
+                          "batch_size": a.batch_size}
                          for a in map(architectures.get, architectures.names())]
     presets = [pretrained.summary(name) for name in pretrained.preset_names()]
     if args.json:
@@ -419,7 +422,8 @@ def cmd_list(args):
         return 0
     print("Architectures (kerasgan train NAME ...):")
     for a in architecture_rows:
-        print(f"  {a['name']:<16} {a['task']:<12} default image_size={a['image_size']}")
+        print(f"  {a['name']:<16} {a['task']:<12} default image_size={a['image_size']} "
+              f"batch_size={a['batch_size']}")
     print("Pretrained presets (kerasgan sample|translate|restore NAME ...; KID x1000 on "
           "EfficientNet-Lite0 features, see each README.md):")
     for p in presets:

@@ -72,7 +72,7 @@ class TrainSettings:
     minutes: float | None = None
     kimg: float | None = None
     steps_per_epoch: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None  # None: the architecture's (`zoo.default_batch_size`)
     resume: bool = False
     overwrite: bool = False
     loss: str | None = None
@@ -160,7 +160,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
         minutes: stop after this many minutes of training in this call (checkpointed).
         kimg: stop once the run has trained on this many thousand images in all.
         steps_per_epoch: default: one pass over the data (the data repeats).
-        batch_size: default 64.
+        batch_size: default: the architecture's recipe's (`zoo.default_batch_size`:
+            fastgan 16, cyclegan 1, the others 64). With `resume`, the run's.
         resume: continue the run in `out`.
         overwrite: start a new run in a non-empty `out`: a previous run's files there are
             replaced, other files stay.
@@ -637,6 +638,9 @@ def run(settings):
         settings = dataclasses.replace(settings, arch=source.spec["architecture"])
     elif settings.freeze_d is not None:
         raise UsageError("--freeze-d freezes a pretrained discriminator: it needs --from.")
+    if settings.batch_size is None and not settings.resume:
+        settings = dataclasses.replace(settings,
+                                       batch_size=zoo.default_batch_size(settings.arch))
     if settings.paired and not zoo.trains_on_pairs(settings.arch):
         paired = [name for name in zoo.list() if zoo.trains_on_pairs(name)]
         raise UsageError(f"--paired: {settings.arch} does not learn from pairs of images; "
@@ -650,6 +654,8 @@ def run(settings):
         _check_lock(settings.out)
     if settings.resume:
         settings = _resume_settings(settings)
+        if settings.batch_size is None:  # a run from before config.json kept it: then 64
+            settings = dataclasses.replace(settings, batch_size=64)
     else:
         if chief:
             _check_out_is_free(settings)

@@ -34,7 +34,7 @@ __all__ = [  # the re-exported names too: kerasgan.zoo is their public place
 KINDS = TASKS  # latents -> images; images -> images (CycleGAN, pix2pix); damaged image + mask -> image
 
 
-def register(name, tiny=None, kind="generation", paired=False):
+def register(name, tiny=None, kind="generation", paired=False, batch_size=64):
     """Registers a builder `fn(**config) -> model` under `name` (an architecture of your own;
     kerasgan's are rows of `kerasgan.architectures.BUILT_IN`).
 
@@ -45,12 +45,14 @@ def register(name, tiny=None, kind="generation", paired=False):
             or "inpainting" (damaged image + mask -> image).
         paired: a translation model that trains on aligned pairs (`data.paired_dataset`)
             instead of two unpaired folders.
+        batch_size: what `kerasgan train` trains it with when `--batch-size` is not given.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
     def decorator(builder):
-        architectures.add(architectures.from_builder(name, builder, kind, tiny, paired))
+        architectures.add(architectures.from_builder(name, builder, kind, tiny, paired,
+                                                     batch_size))
         return builder
     return decorator
 
@@ -71,6 +73,11 @@ def kind(name):
 def trains_on_pairs(name):
     """Whether architecture `name` learns from aligned pairs of images (pix2pix)."""
     return architectures.get(name).paired
+
+
+def default_batch_size(name):
+    """The batch size architecture `name` trains with when none is given."""
+    return architectures.get(name).batch_size
 
 
 def tiny_config(name):

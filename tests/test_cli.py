@@ -118,7 +118,11 @@ def test_console_script_lists_the_architectures_and_presets():
     listing = json.loads(result.stdout)
     assert [a["name"] for a in listing["architectures"]] == zoo.list()
     inpainting, = [a for a in listing["architectures"] if a["name"] == "inpainting"]
-    assert inpainting == {"name": "inpainting", "task": "inpainting", "image_size": 64}
+    assert inpainting == {"name": "inpainting", "task": "inpainting", "image_size": 64,
+                          "batch_size": 64}
+    fastgan, = [a for a in listing["architectures"] if a["name"] == "fastgan"]
+    assert fastgan["batch_size"] == 16
+    assert "  fastgan          generation   default image_size=64 batch_size=16" in lines
     preset, = [p for p in listing["presets"] if p["name"] == "dcgan_clipart64"]
     assert preset["architecture"] == "dcgan" and preset["task"] == "generation"
     assert preset["kid_x1000"] == 287.251 and preset["size_bytes"] > 1e6

@@ -6,7 +6,7 @@ import pytest
 
 import kerasgan
 from conftest import noise_image_folder
-from kerasgan import callbacks, cli, zoo
+from kerasgan import architectures, callbacks, cli, zoo
 from kerasgan.errors import TrainingDiverged, UsageError
 
 
@@ -73,6 +73,29 @@ def test_snapshots_survive_a_resume_without_the_flag_and_go_with_overwrite(image
                    overwrite=True, **common)
     assert os.listdir(run / "snapshots") == []
     capsys.readouterr()
+
+
+def test_without_a_batch_size_the_architectures_recipe_batch_is_used(image_folder, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(architectures, "_REGISTRY", dict(architectures._REGISTRY))  # undone after
+    zoo.register("mlp_batch3", tiny=zoo.tiny_config("vanilla"),
+                 batch_size=3)(architectures.builder("vanilla"))
+    common = dict(data=image_folder, config=zoo.tiny_config("vanilla"), epochs=1, seed=0,
+                  verbose=0)
+    gan = kerasgan.train("mlp_batch3", out=str(tmp_path / "own"), **common)
+    assert int(gan.step.numpy()) == 4  # 12 images, batch 3
+    # Given, the batch size is the one given, also where it is the old default of 64.
+    gan = kerasgan.train("mlp_batch3", out=str(tmp_path / "given"), batch_size=6, **common)
+    assert int(gan.step.numpy()) == 2
+    # Resumed, the run keeps its own batch.
+    gan = kerasgan.train(out=str(tmp_path / "given"), resume=True, epochs=2, verbose=0)
+    assert int(gan.step.numpy()) == 4
+    assert json.load(open(tmp_path / "given" / "metadata.json"))["batch_size"] == 6
+    # The built-in recipes: fastgan's and cyclegan's measured batches, 64 for the others.
+    assert zoo.default_batch_size("fastgan") == 16 and zoo.default_batch_size("cyclegan") == 1
+    assert zoo.default_batch_size("dcgan") == 64
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        zoo.register("mlp_batch0", batch_size=0)(architectures.builder("vanilla"))
 
 
 def test_a_non_empty_out_is_refused_with_the_commands_message(image_folder, tmp_path,
