@@ -67,10 +67,10 @@ BUILT_IN = (
                   "decoder_channels": 2}, batch_size=16),  # measured against 8 and the peer
     Architecture("inpainting", "kerasgan.models.inpainting:inpainting", "inpainting", 64,
                  {"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
-                  "d_layers": 2}),
+                  "d_layers": 2}, batch_size=16),  # its preset's and docs' recipe
     Architecture("pix2pix", "kerasgan.models.pix2pix:pix2pix", "translation", 128,
                  {"image_size": 16, "base_channels": 4, "depth": 2, "d_base_channels": 4,
-                  "d_layers": 2}, paired=True),
+                  "d_layers": 2}, paired=True, batch_size=16),  # docs/paired.md's recipe
     Architecture("stylegan_lite", "kerasgan.models.stylegan:stylegan_lite", "generation", 64,
                  {"image_size": 32, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2,
                   "channel_base": 256, "max_channels": 8}),

@@ -119,7 +119,7 @@ def test_console_script_lists_the_architectures_and_presets():
     assert [a["name"] for a in listing["architectures"]] == zoo.list()
     inpainting, = [a for a in listing["architectures"] if a["name"] == "inpainting"]
     assert inpainting == {"name": "inpainting", "task": "inpainting", "image_size": 64,
-                          "batch_size": 64}
+                          "batch_size": 16}
     fastgan, = [a for a in listing["architectures"] if a["name"] == "fastgan"]
     assert fastgan["batch_size"] == 16
     assert "  fastgan          generation   default image_size=64 batch_size=16" in lines

@@ -91,8 +91,9 @@ def test_without_a_batch_size_the_architectures_recipe_batch_is_used(image_folde
     gan = kerasgan.train(out=str(tmp_path / "given"), resume=True, epochs=2, verbose=0)
     assert int(gan.step.numpy()) == 4
     assert json.load(open(tmp_path / "given" / "metadata.json"))["batch_size"] == 6
-    # The built-in recipes: fastgan's and cyclegan's measured batches, 64 for the others.
+    # The built-in recipes' measured batches; 64 where none was measured.
     assert zoo.default_batch_size("fastgan") == 16 and zoo.default_batch_size("cyclegan") == 1
+    assert zoo.default_batch_size("inpainting") == zoo.default_batch_size("pix2pix") == 16
     assert zoo.default_batch_size("dcgan") == 64
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         zoo.register("mlp_batch0", batch_size=0)(architectures.builder("vanilla"))
