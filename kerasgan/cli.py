@@ -132,7 +132,8 @@ def _add_train(commands):
                        help="steps per epoch (the data repeats); default: one pass over the data")
     train.add_argument("--batch-size", type=_positive_int,
                        help="default: the batch the architecture's recipe was measured "
-                            "with (fastgan, pix2pix, inpainting 16; cyclegan 1; the others 64: `kerasgan list`)")
+                            "with (fastgan, pix2pix, inpainting 16; cyclegan 1; the others "
+                            "64: `kerasgan list`)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest loadable checkpoint. "
                             "The run's own settings apply: --batch-size, --seed, --loss, "
