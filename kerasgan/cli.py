@@ -164,7 +164,8 @@ def _add_train(commands):
                             "small data sets: diffaugment (the default when given) or ada "
                             "(adds flips, turns, scaling and rotation at a strength adapted "
                             "while training, against a discriminator that overfits; "
-                            "fastgan's default); cyclegan takes diffaugment")
+                            "fastgan's default); none turns fastgan's off; cyclegan takes "
+                            "diffaugment")
     train.add_argument("--ema", type=_float_in(0.0, 1.0, True, True), metavar="DECAY",
                        help="keep an EMA of the generator with this decay (e.g. 0.999)")
     train.add_argument("--lr", type=_float_in(0.0, low_open=True),

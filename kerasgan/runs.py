@@ -298,7 +298,8 @@ def _resume_settings(settings):
                 "d_steps": config.get("d_steps", 1),
                 "seed": train.get("seed", config.get("seed")),
                 "loss": compiled.get("loss"), "r1_gamma": compiled.get("r1_gamma"),
-                "augment": compiled.get("augment"), "precision": compiled.get("precision"),
+                "augment": compiled.get("augment") or "none",  # as --augment says "off"
+                "precision": compiled.get("precision"),
                 "lr": optimizer("learning_rate"), "beta1": optimizer("beta_1"),
                 "steps_per_epoch": train.get("steps_per_epoch"),
                 "conditional": bool(config.get("class_names"))}

@@ -168,7 +168,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
             replaced, other files stay.
         seed: of the training noise and shuffling (default: drawn, and recorded).
         loss, d_steps, r1_gamma, augment, ema, lr, beta1: the recipe (default: the
-            architecture's; see `kerasgan train --help`). `augment`: e.g. "diffaugment".
+            architecture's; see `kerasgan train --help`). `augment`: e.g. "diffaugment";
+            "none" turns off the architecture's own (fastgan's "ada").
         precision: "auto" (default), "float32", "mixed_bfloat16" or "mixed_float16".
         jit: XLA for the train step: "auto" (default: on with a GPU), "on" or "off".
         load_size: image-to-image models: images are loaded at this size and randomly
@@ -468,6 +469,11 @@ def _compile_set(settings, gan):
     return dict(settings.compile_set)
 
 
+def _augmentation(name):
+    """`compile`'s augment for `--augment NAME`: "none" turns off the architecture's own."""
+    return None if name == "none" else name
+
+
 def _recommended_compile_args(settings, gan, total_steps):
     jit = {"auto": "auto", "on": True, "off": False}[settings.jit]
     if gan.task != "generation":
@@ -482,7 +488,7 @@ def _recommended_compile_args(settings, gan, total_steps):
                              "losses; Adam(2e-4, 0.5) decaying linearly over the second half).")
         compile_args = gan.default_compile_args(settings.batch_size, total_steps=total_steps)
         if settings.augment is not None:
-            compile_args["augment"] = settings.augment
+            compile_args["augment"] = _augmentation(settings.augment)
         return {**compile_args, "jit_compile": jit, "precision": settings.precision}
 
     compile_args = {"loss": "non_saturating", "r1_gamma": 0.0}
@@ -494,7 +500,7 @@ def _recommended_compile_args(settings, gan, total_steps):
     compile_args.update({k: v for k, v in (("loss", settings.loss),
                                            ("r1_gamma", settings.r1_gamma)) if v is not None})
     if settings.augment is not None:  # else the architecture's recipe decides (fastgan: on)
-        compile_args["augment"] = settings.augment
+        compile_args["augment"] = _augmentation(settings.augment)
     compile_args.update(jit_compile=jit, precision=settings.precision)
     return compile_args
 

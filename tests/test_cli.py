@@ -83,6 +83,24 @@ def test_ada_resumes_at_its_strength_under_a_mirrored_strategy(image_folder, tmp
     assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "ada"
 
 
+def test_augment_none_turns_fastgans_own_off_and_a_resume_keeps_it(image_folder, tmp_path,
+                                                                   capsys):
+    run = str(tmp_path / "run")
+    args = ["train", "fastgan", "--data", image_folder, "--image-size", "32",
+            *tiny_flags("fastgan"), "--epochs", "1", "--steps-per-epoch", "2",
+            "--batch-size", "4", "--out", run, "--verbose", "0", "--augment", "none"]
+    assert cli.main(args) == 0
+    assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] is None
+    gan = zoo.load(run, for_training=True)
+    assert gan.augmentation is None and "augment_p" not in [m.name for m in gan.metrics]
+    assert cli.main(["train", "--out", run, "--resume", "--epochs", "2", "--augment", "ada",
+                     "--verbose", "0"]) == 2
+    assert '--augment "ada" (the run has "none")' in capsys.readouterr().err
+    assert cli.main(["train", "--out", run, "--resume", "--epochs", "2", "--augment", "none",
+                     "--verbose", "0"]) == 0
+    assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 4
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "gan9000", "--data", "x", "--out", "y"], "valid names: " + ", ".join(zoo.list())),
     (["train", "dcgan", "--data", "/no/such/folder", "--out", "y", "--image-size", "32"], "/no/such/folder"),
