@@ -310,6 +310,8 @@ def _resume_settings(settings):
         else:  # a run recorded before these were kept in config.json: its command line
             command = command or _recorded_command(settings.out) or False
             recorded[key] = getattr(command, key) if command else _UNKNOWN
+            if key == "batch_size" and recorded[key] is None:
+                recorded[key] = 64  # a command without --batch-size trained at 64 then
     if not compiled:  # nothing recorded to compare with
         for key in ("loss", "r1_gamma", "augment", "precision", "lr", "beta1"):
             recorded[key] = _UNKNOWN

@@ -161,8 +161,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
         kimg: stop once the run has trained on this many thousand images in all.
         steps_per_epoch: default: one pass over the data (the data repeats).
         batch_size: default: the architecture's recipe's (`zoo.default_batch_size`:
-            fastgan, pix2pix and inpainting 16, cyclegan 1, the others 64). With
-            `resume`, the run's.
+            fastgan, pix2pix and inpainting 16, cyclegan 1, the others 64), also with
+            `start_from`; with `resume`, the run's.
         resume: continue the run in `out`.
         overwrite: start a new run in a non-empty `out`: a previous run's files there are
             replaced, other files stay.

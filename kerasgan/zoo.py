@@ -27,8 +27,9 @@ from kerasgan.pretrained import (DOWNLOAD_TIMEOUT_S, MAX_DOWNLOAD_BYTES, PRESETS
 __all__ = [  # the re-exported names too: kerasgan.zoo is their public place
     "CACHE_ENV", "CONFIG_FILE", "DOWNLOAD_TIMEOUT_S", "KINDS", "MAX_DOWNLOAD_BYTES",
     "MAX_JSON_BYTES", "METADATA_FILE", "PRESETS_DIR", "PresetError", "cache_dir", "create",
-    "kind", "list", "load", "preset_path", "read_config", "register", "resolve_config", "save",
-    "save_config", "save_preset", "sha256", "tiny_config", "trains_on_pairs", "verify_preset",
+    "default_batch_size", "kind", "list", "load", "preset_path", "read_config", "register",
+    "resolve_config", "save", "save_config", "save_preset", "sha256", "tiny_config",
+    "trains_on_pairs", "verify_preset",
 ]
 
 KINDS = TASKS  # latents -> images; images -> images (CycleGAN, pix2pix); damaged image + mask -> image

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import noise_image_folder
 from kerasgan import cli, zoo
 
 TINY_DCGAN = ["--image-size", "32", "--set", "base_channels=4", "--set", "latent_dim=8"]
@@ -99,6 +100,25 @@ def test_augment_none_turns_fastgans_own_off_and_a_resume_keeps_it(image_folder,
     assert cli.main(["train", "--out", run, "--resume", "--epochs", "2", "--augment", "none",
                      "--verbose", "0"]) == 0
     assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 4
+
+
+def test_a_run_from_before_config_kept_its_batch_resumes_at_the_64_it_trained_with(
+        tmp_path, capsys):
+    image_folder = noise_image_folder(tmp_path / "art", 64, 8, 8)  # one batch of vanilla's 64
+    run = str(tmp_path / "run")
+    args = ["train", "vanilla", "--data", image_folder, "--image-size", "8", "--set",
+            "latent_dim=4", "--epochs", "1", "--steps-per-epoch", "1", "--out", run,
+            "--verbose", "0"]
+    assert cli.main(args) == 0  # no --batch-size: vanilla's 64
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert config["train"]["batch_size"] == 64
+    del config["train"]["batch_size"]  # as written before: the command line records it
+    json.dump(config, open(os.path.join(run, "config.json"), "w"))
+    resume = ["train", "--out", run, "--data", image_folder, "--resume", "--verbose", "0"]
+    assert cli.main([*resume, "--epochs", "2", "--batch-size", "8"]) == 2
+    assert "--batch-size 8 (the run has 64)" in capsys.readouterr().err
+    assert cli.main([*resume, "--epochs", "2", "--batch-size", "64"]) == 0
+    assert json.load(open(os.path.join(run, "metadata.json")))["batch_size"] == 64
 
 
 @pytest.mark.parametrize("argv, message", [
