@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 
-from kerasgan import console
+from kerasgan import architectures, console
 from kerasgan import model_commands
 from kerasgan.errors import TrainingDiverged, UsageError, describe, one_line, os_error_text, out_of_memory
 from kerasgan.runs import LOCK_FILE
@@ -130,10 +130,11 @@ def _add_train(commands):
                        help="stop once the run has trained on K thousand images in all")
     train.add_argument("--steps-per-epoch", type=_positive_int,
                        help="steps per epoch (the data repeats); default: one pass over the data")
+    batches = ", ".join(f"{name} {architectures.get(name).batch_size}"
+                        for name in architectures.names())
     train.add_argument("--batch-size", type=_positive_int,
-                       help="default: the batch the architecture's recipe was measured "
-                            "with (fastgan, pix2pix, inpainting 16; cyclegan 1; the others "
-                            "64: `kerasgan list`)")
+                       help=f"default: the batch the architecture's recipe was measured "
+                            f"with ({batches})")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest loadable checkpoint. "
                             "The run's own settings apply: --batch-size, --seed, --loss, "
@@ -413,7 +414,7 @@ def _choices(allowed, convert=str):
 
 def cmd_list(args):
     """Reads the registry and the presets' JSON files: no TensorFlow."""
-    from kerasgan import architectures, pretrained
+    from kerasgan import pretrained
 
     architecture_rows = [{"name": a.name, "task": a.task, "image_size": a.image_size,
                           "batch_size": a.batch_size}

@@ -29,6 +29,8 @@ RUN_FLAGS = (("channels", "--channels"), ("ema", "--ema"), ("d_steps", "--d-step
              ("resize", "--resize"), ("load_size", "--load-size"),
              ("conditional", "--conditional"))
 _UNKNOWN = object()
+# Every architecture's batch size without --batch-size, before runs recorded theirs.
+_BATCH_SIZE_BEFORE_RECORDED = 64
 
 
 def _check_writable(path):
@@ -310,8 +312,8 @@ def _resume_settings(settings):
         else:  # a run recorded before these were kept in config.json: its command line
             command = command or _recorded_command(settings.out) or False
             recorded[key] = getattr(command, key) if command else _UNKNOWN
-            if key == "batch_size" and recorded[key] is None:
-                recorded[key] = 64  # a command without --batch-size trained at 64 then
+            if key == "batch_size" and recorded[key] is None:  # no --batch-size in it
+                recorded[key] = _BATCH_SIZE_BEFORE_RECORDED
     if not compiled:  # nothing recorded to compare with
         for key in ("loss", "r1_gamma", "augment", "precision", "lr", "beta1"):
             recorded[key] = _UNKNOWN
@@ -327,6 +329,8 @@ def _resume_settings(settings):
         elif not _same(getattr(settings, dest), recorded[dest]):
             differ.append(f"{flag} {_shown(getattr(settings, dest))} (the run has "
                           f"{_shown(recorded[dest])})")
+    if settings.batch_size is None and "batch_size" not in own:  # recorded nowhere
+        own["batch_size"] = _BATCH_SIZE_BEFORE_RECORDED
     for key, value in settings.set:
         if key not in config or not _same(value, config[key]):
             differ.append(f"--set {key}={_shown(value)} (the run has "

@@ -661,8 +661,6 @@ def run(settings):
         _check_lock(settings.out)
     if settings.resume:
         settings = _resume_settings(settings)
-        if settings.batch_size is None:  # a run from before config.json kept it: then 64
-            settings = dataclasses.replace(settings, batch_size=64)
     else:
         if chief:
             _check_out_is_free(settings)
