@@ -33,6 +33,7 @@ class Stream:
     POOL_A = 10  # CycleGAN's history pools
     POOL_B = 11
     MASKS = 12  # inpainting masks
+    PATCHES = 13  # CUT's PatchNCE positions
     QUADRANT = 40  # FastGAN's part reconstruction
     STYLEGAN_NOISE = 16  # 16 + i for StyleGAN's noise input i (at most 24 inputs)
 

@@ -57,6 +57,9 @@ class Architecture:
 
 
 BUILT_IN = (
+    Architecture("cut", "kerasgan.models.cut:cut", "translation", 128,
+                 {"image_size": 16, "base_channels": 4, "n_blocks": 1, "d_layers": 2,
+                  "num_patches": 8, "mlp_units": 8}, batch_size=1),  # CUT's batch
     Architecture("cyclegan", "kerasgan.models.cyclegan:cyclegan", "translation", 128,
                  {"image_size": 16, "base_channels": 4, "n_blocks": 1, "d_layers": 2,
                   "pool_size": 4}, batch_size=1),  # the paper's and the preset's batch

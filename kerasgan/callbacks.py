@@ -310,6 +310,8 @@ def load_latest_checkpoint(directory):
 class TranslationGrid(keras.callbacks.Callback):
     """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images of A and B
     in rows of (input, translated, reconstructed), the CycleGAN counterpart of `SampleGrid`.
+    For a model that translates one way (`DIRECTIONS == ("a2b",)`, CUT): rows of (input,
+    translated) for A, and for B (input, what G makes of it: the identity it should be).
 
     Args:
         directory: where the PNGs go.
@@ -327,10 +329,15 @@ class TranslationGrid(keras.callbacks.Callback):
         if (epoch + 1) % self.every_n_epochs or _non_finite(logs):
             return
         rows = []
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        if self.model.DIRECTIONS == ("a2b",):
+            for x in (self.images_a, self.images_b):
+                rows += [np.stack([u, v]) for u, v in zip(x, self.model.translate(x))]
+            self.last_path = save_grid(np.concatenate(rows), path, columns=2)
+            return
         for x, there, back in ((self.images_a, "a2b", "b2a"), (self.images_b, "b2a", "a2b")):
             y = self.model.translate(x, there)
             rows += [np.stack([u, v, w]) for u, v, w in zip(x, y, self.model.translate(y, back))]
-        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
         self.last_path = save_grid(np.concatenate(rows), path, columns=3)
 
 

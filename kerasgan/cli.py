@@ -110,7 +110,7 @@ def _add_train(commands):
                        help="image folder, .npz/.npy file, or tfds:NAME[:SPLIT] (required; "
                             "with --resume, default: the run's)")
     train.add_argument("--data-b", help="domain B images, for image-to-image models (cyclegan, "
-                                        "pix2pix): --data is domain A")
+                                        "cut, pix2pix): --data is domain A")
     train.add_argument("--paired", action="store_true",
                        help="--data and --data-b are aligned pairs: each file pairs with the "
                             "file of the same name (any extension) in the other folder; files "
@@ -243,7 +243,7 @@ def _add_sample(commands):
 def _add_translate(commands):
     """`kerasgan translate`'s flags."""
     translate = commands.add_parser("translate", help="translate an image with an image-to-image "
-                                                      "model (cyclegan)")
+                                                      "model (cyclegan, cut, pix2pix)")
     translate.add_argument("model", help="run directory, .keras file or preset name")
     translate.add_argument("image", help="the image file to translate")
     translate.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
@@ -353,7 +353,7 @@ def _add_export(commands):
                         help="images in and out as uint8 RGB [0, 255] instead of [-1, 1]")
     export.add_argument("--direction", type=_choices(("a2b", "b2a")),
                         help="translation models: which generators (default: all the model "
-                             "has: a2b,b2a for cyclegan, a2b for pix2pix)")
+                             "has: a2b,b2a for cyclegan, a2b for cut and pix2pix)")
     export.add_argument("--image-size", type=_positive_int,
                         help="translation models: the artifact's input size (default: the "
                              "training size)")

@@ -149,11 +149,11 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
     Args:
         arch: the architecture (`kerasgan.zoo.list()`); None with `start_from` (its
             architecture) or `resume` (the run's).
-        data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan.
+        data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan, cut and pix2pix.
             None with `resume`: the data the run recorded (and its `data_b`).
         out: the run folder to write.
         config: architecture arguments, e.g. `{"base_channels": 32}` (`--set KEY=VALUE`).
-        data_b: domain B images, for image-to-image models (cyclegan, pix2pix).
+        data_b: domain B images, for image-to-image models (cyclegan, cut, pix2pix).
         image_size, channels: default: the architecture's.
         epochs: default 10; with `minutes` or `kimg`, until the budget is spent. With
             `resume`, the new total.
@@ -559,7 +559,7 @@ def _training_bytes(arch, config, batch_size):
             # weights, gradients and Adam's two moments (+ the EMA copy), a few image batches
             copies = 4 + (1 if config.get("ema_decay") else 0)
             return params * 4 * copies + batch_size * pixels * 4 * 4
-        if arch == "cyclegan":
+        if arch in ("cyclegan", "cut"):  # CUT: CycleGAN's generator, half the networks
             # ~16 full-size maps of base_channels kept per image for the backward pass of the
             # four networks, and the two history pools
             base = int(config.get("base_channels") or 64)
@@ -710,9 +710,9 @@ def run(settings):
     train_config["steps_per_epoch"] = steps = steps or dataset.batches_per_epoch
     if not settings.resume:  # after the data: nothing is written when the data is unusable
         with strategy.scope():
-            if settings.epochs == _UNTIL_BUDGET and settings.arch == "cyclegan":
-                raise UsageError("cyclegan's learning rate decays over the run: give --epochs "
-                                 "with --minutes or --kimg.")
+            if settings.epochs == _UNTIL_BUDGET and "total_steps" in _compile_parameters(gan):
+                raise UsageError(f"{settings.arch}'s learning rate decays over the run: give "
+                                 "--epochs with --minutes or --kimg.")
             gan.compile(**_compile_args(settings, gan, total_steps=settings.epochs * steps))
     lock = _take_lock(out, settings.command_line) if chief else None  # the first write into --out
     try:

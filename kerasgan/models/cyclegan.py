@@ -218,6 +218,7 @@ class CycleGAN(AdversarialModel):
     """
 
     task = "translation"
+    DIRECTIONS = DIRECTIONS  # what `translate` and export take
     NETWORKS = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
 
     def __init__(self, generator_a2b, generator_b2a, discriminator_a, discriminator_b,

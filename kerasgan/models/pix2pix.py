@@ -69,6 +69,7 @@ class Pix2Pix(AdversarialModel):
     """
 
     task = "translation"
+    DIRECTIONS = (DIRECTION,)  # what `translate` and export take
     NETWORKS = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, image_size=64, seed=None, **kwargs):
