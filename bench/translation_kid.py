@@ -17,7 +17,8 @@ translations Gaussian-blurred (sigma 0.7 px: what their finest texture costs), a
 reachable level, the crops of half the paintings (chosen at random) against crops of the
 other half (`kid_x1000_paintings_other_half_vs_paintings_half`). It also translates the
 translations back (b2a) and reports the cycle's mean L1 to the photo crops ([-1, 1] scale)
-from the translations as they are and from the blurred ones: if the fine texture carried
+from the translations as they are and from the blurred ones (a model that translates one way,
+CUT, has no way back: not reported): if the fine texture carried
 the photo's details for the way back (the "steganography" CycleGANs are known for), the
 blurred ones would come back worse.
 """
@@ -129,8 +130,10 @@ def main():
             np.savez(paths[key], images=images)
             if reference is not None:
                 scored.append((key, reference))
-        for key, images in (("translated", files["translated"]),
-                            ("translated_blurred", controls["translated_blurred"][1])):
+        cycle = [] if "b2a" not in model.DIRECTIONS else [  # a one-way model (CUT): none
+            ("translated", files["translated"]),
+            ("translated_blurred", controls["translated_blurred"][1])]
+        for key, images in cycle:
             back = model.translate(images.astype("float32") / 127.5 - 1.0, direction="b2a",
                                    batch_size=1)
             error = np.abs(back - (files["photos"].astype("float32") / 127.5 - 1.0)).mean()

@@ -102,7 +102,8 @@ def _add_train(commands):
     train.add_argument("--from", dest="start_from", metavar="PRESET_OR_RUN",
                        help="fine-tune: start from this preset's (or finished run's, or "
                             ".keras checkpoint's) weights and architecture config, at half the "
-                            "recommended learning rate unless --lr is given")
+                            "recommended learning rate unless --lr is given; cut starts "
+                            "from a cyclegan's a2b generator and its discriminator")
     train.add_argument("--freeze-d", type=_positive_int, metavar="N",
                        help="with --from: freeze the discriminator's first N convolutions "
                             "(FreezeD)")

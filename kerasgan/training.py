@@ -190,6 +190,7 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
             starts from; `arch` may be None (the source's). The step counter starts at 0,
             and without `lr` the learning rates are the recommended ones times
             `FINE_TUNE_LR_SCALE`. `image_size` and `config` must agree with the source's.
+            `arch="cut"` may start from a cyclegan: its G and D_B (`CUT.from_cyclegan`).
         freeze_d: fine-tune with the discriminator's first `freeze_d` convolutions (and
             the layers before them) frozen (FreezeD, Mo et al. 2020).
         tensorboard: log the losses and learning rates (`out/tensorboard/train`) and the
@@ -337,8 +338,13 @@ def _fine_tune_source(settings):
                          f"(`kerasgan list`) or a model folder; {error}") from error
     arch = source.spec["architecture"]
     if settings.arch is not None and settings.arch != arch:
+        if (settings.arch, arch) == ("cut", "cyclegan"):  # CycleGAN's G and D_B are CUT's
+            from kerasgan.models.cut import CUT
+
+            return CUT.from_cyclegan(source)
         raise UsageError(f"--from {settings.start_from} is a {arch!r} model, not "
-                         f"{settings.arch!r}: leave out the architecture or name {arch}.")
+                         f"{settings.arch!r}: leave out the architecture or name {arch}"
+                         f"{' (cut starts from a cyclegan)' if settings.arch == 'cut' else ''}.")
     return source
 
 

@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 from PIL import Image
 
+import kerasgan
 from kerasgan import cli, zoo
 from kerasgan.callbacks import TranslationGrid
 from kerasgan.models.cut import CUT, patch_nce
@@ -162,3 +163,22 @@ def test_cli_trains_from_two_folders_and_translates_one_way(tmp_path, capsys, ea
                      str(tmp_path / "a.png")]) == 2
     assert "translates one way, 'a2b'" in capsys.readouterr().err
     assert not (tmp_path / "a.png").exists()
+
+
+def test_train_cut_from_a_cyclegan_starts_from_its_translator(tmp_path, capsys, eager):
+    dir_a, dir_b = write_domains(tmp_path, n_a=4, n_b=4)
+    source = str(tmp_path / "cyclegan")
+    cyclegan = zoo.create("cyclegan", **zoo.tiny_config("cyclegan"), seed=1)
+    zoo.save(cyclegan, source)
+    tuned = kerasgan.train("cut", start_from=source, out=str(tmp_path / "tuned"), data=dir_a,
+                           data_b=dir_b, epochs=1, steps_per_epoch=1, seed=0, verbose=0)
+    assert isinstance(tuned, CUT) and int(tuned.step.numpy()) == 1
+    # One Adam step at the fine-tuning rate (1e-4) from the CycleGAN's weights.
+    for net, start in ((tuned.generator, cyclegan.generator_a2b),
+                       (tuned.discriminator, cyclegan.discriminator_b)):
+        for u, v in zip(net.get_weights(), start.get_weights()):
+            assert np.abs(u - v).max() < 1e-3
+    assert cli.main(["train", "dcgan", "--from", source, "--data", dir_a,
+                     "--out", str(tmp_path / "no")]) == 2
+    assert "is a 'cyclegan' model, not 'dcgan'" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
