@@ -67,6 +67,7 @@ class AdversarialModel(keras.Model):
 
     task = None  # one of kerasgan.architectures.TASKS
     truncates = False  # whether `export_signatures` takes a truncation_psi other than 1
+    DIRECTIONS = ()  # a translation model's: the directions `translate` and export take
     NETWORKS = ()  # constructor arguments that are Keras models, serialized in the config
 
     def __init__(self, seed=None, architecture=None, architecture_config=None, **kwargs):

@@ -310,8 +310,8 @@ def load_latest_checkpoint(directory):
 class TranslationGrid(keras.callbacks.Callback):
     """Every `every_n_epochs`, writes `directory/epoch-NNNN.png`: fixed images of A and B
     in rows of (input, translated, reconstructed), the CycleGAN counterpart of `SampleGrid`.
-    For a model that translates one way (`DIRECTIONS == ("a2b",)`, CUT): rows of (input,
-    translated) for A, and for B (input, what G makes of it: the identity it should be).
+    For a model that translates one way (no "b2a" in its `DIRECTIONS`, e.g. CUT): rows of
+    (input, translated) for A, and for B (input, what G makes of it: the identity it should be).
 
     Args:
         directory: where the PNGs go.
@@ -330,7 +330,7 @@ class TranslationGrid(keras.callbacks.Callback):
             return
         rows = []
         path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
-        if self.model.DIRECTIONS == ("a2b",):
+        if "b2a" not in self.model.DIRECTIONS:
             for x in (self.images_a, self.images_b):
                 rows += [np.stack([u, v]) for u, v in zip(x, self.model.translate(x))]
             self.last_path = save_grid(np.concatenate(rows), path, columns=2)

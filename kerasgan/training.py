@@ -338,14 +338,21 @@ def _fine_tune_source(settings):
                          f"(`kerasgan list`) or a model folder; {error}") from error
     arch = source.spec["architecture"]
     if settings.arch is not None and settings.arch != arch:
-        if (settings.arch, arch) == ("cut", "cyclegan"):  # CycleGAN's G and D_B are CUT's
-            from kerasgan.models.cut import CUT
-
-            return CUT.from_cyclegan(source)
+        if (settings.arch, arch) == ("cut", "cyclegan"):  # made a CUT by `_as_cut`
+            return source
         raise UsageError(f"--from {settings.start_from} is a {arch!r} model, not "
                          f"{settings.arch!r}: leave out the architecture or name {arch}"
                          f"{' (cut starts from a cyclegan)' if settings.arch == 'cut' else ''}.")
     return source
+
+
+def _as_cut(settings, cyclegan):
+    """`--from` a cyclegan for cut: a CUT with its G and D_B (`CUT.from_cyclegan`) and the
+    --set values of CUT's own settings. Made after the seed is set (its new patch MLP draws
+    from it)."""
+    from kerasgan.models.cut import CUT, OWN_SETTINGS
+
+    return CUT.from_cyclegan(cyclegan, **{k: v for k, v in settings.set if k in OWN_SETTINGS})
 
 
 def _fine_tune_config(settings, source, seed):
@@ -648,7 +655,8 @@ def run(settings):
                          "file or tfds:NAME).")
     if settings.start_from is not None:
         source = _fine_tune_source(settings)
-        settings = dataclasses.replace(settings, arch=source.spec["architecture"])
+        settings = dataclasses.replace(settings,
+                                       arch=settings.arch or source.spec["architecture"])
     elif settings.freeze_d is not None:
         raise UsageError("--freeze-d freezes a pretrained discriminator: it needs --from.")
     if settings.batch_size is None and not settings.resume:
@@ -688,6 +696,8 @@ def run(settings):
             config = gan.spec["config"]
         else:
             seed = settings.seed if settings.seed is not None else random.randrange(2**31 - 1)
+            if source is not None and source.spec["architecture"] != settings.arch:
+                source = _as_cut(settings, source)
             config = (_fine_tune_config(settings, source, seed) if source is not None else
                       zoo.resolve_config(settings.arch, **_arch_config(settings, seed)))
             estimate = _training_bytes(settings.arch, config, settings.batch_size)

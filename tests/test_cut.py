@@ -1,4 +1,7 @@
 """CUT: one-way unpaired translation with PatchNCE (kerasgan/models/cut.py)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import keras
@@ -56,13 +59,40 @@ def test_patch_nce_is_low_for_matching_patches_and_leaves_the_keys_alone():
     shuffled = float(patch_nce(tf.gather(keys, rng.permutation(16), axis=1), keys, 0.07))
     assert matching < 0.5 < np.log(16) < shuffled, (matching, shuffled)
     queries = tf.Variable(keys + 0.1)
-    with tf.GradientTape(persistent=True) as tape:
+    with tf.GradientTape() as tape:
         loss = patch_nce(queries, keys * 1.0, 0.07)
     assert tape.gradient(loss, queries) is not None
     watched = tf.Variable(keys)
     with tf.GradientTape() as tape:
         loss = patch_nce(queries, watched * 1.0, 0.07)
     assert tape.gradient(loss, watched) is None  # keys are constants, as CUT detaches them
+
+
+def test_patches_are_drawn_alike_within_a_draw_and_anew_across_draws():
+    model = tiny(num_patches=4)
+    features = [tf.reshape(tf.range(2 * 6 * 6 * 3, dtype=tf.float32), (2, 6, 6, 3))]
+    first, again, other = (model._patches(features, draw)[0] for draw in (0, 0, 1))
+    assert first.shape == (2, 4, 3)
+    np.testing.assert_array_equal(first, again)  # the queries' positions are the keys'
+    assert not np.array_equal(first, other)
+    # The images of a batch share the positions (as CUT's sample_ids).
+    np.testing.assert_array_equal(first[1] - first[0], np.full((4, 3), 6 * 6 * 3))
+    model.step.assign(1)
+    assert not np.array_equal(model._patches(features, 0)[0], first)  # new positions each step
+
+
+def test_identity_nce_adds_the_b_term():
+    with_identity, without = tiny(), tiny()
+    for key in CUT.NETWORKS:
+        getattr(without, key).set_weights(getattr(with_identity, key).get_weights())
+    with_identity.compile(run_eagerly=True)
+    without.compile(run_eagerly=True, identity_nce=False, nce_weight=10.0)
+    batch = tuple(tf.constant(v) for v in random_pair(2))
+    logs = [model.train_step(batch) for model in (with_identity, without)]
+    nce = [float(log["nce_loss"]) for log in logs]
+    assert nce[0] != nce[1]
+    # The logged g_loss is the whole loss: the adversarial term plus the weighted NCE term.
+    assert float(logs[1]["g_loss"]) > 10.0 * nce[1] > 0
 
 
 def test_nce_loss_tells_a_translation_of_its_source_from_another_image():
@@ -81,6 +111,8 @@ def test_from_cyclegan_starts_from_its_translator_and_leaves_it_unchanged():
     assert model.spec["config"]["upsampling"] == "resize"
     x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     np.testing.assert_array_equal(model.translate(x), cyclegan.translate(x, "a2b"))
+    for u, v in zip(model.discriminator.get_weights(), cyclegan.discriminator_b.get_weights()):
+        np.testing.assert_array_equal(u, v)  # D_B, not D_A
     before = cyclegan.translate(x, "a2b")
     model.compile(run_eagerly=True)
     model.train_step(tuple(tf.constant(v) for v in random_pair(2)))
@@ -132,12 +164,12 @@ def test_keras_file_and_folder_round_trips(tmp_path):
 
     folder = tmp_path / "folder"
     model.save_folder_weights(str(folder))
-    other = tiny(seed=4)
     keras.utils.set_random_seed(99)
     other = tiny()
     assert not np.allclose(other.translate(x), model.translate(x))
     other.load_folder_weights(str(folder))
     np.testing.assert_array_equal(other.translate(x), model.translate(x))
+    assert len(model.mlp.variables) == len(other.mlp.variables) == 4 * len(model.encoder.outputs)
     for u, v in zip(snapshot(model.mlp.variables), snapshot(other.mlp.variables)):
         np.testing.assert_array_equal(u, v)
     (folder / "patch_mlp.weights.h5").unlink()
@@ -178,6 +210,19 @@ def test_train_cut_from_a_cyclegan_starts_from_its_translator(tmp_path, capsys, 
                        (tuned.discriminator, cyclegan.discriminator_b)):
         for u, v in zip(net.get_weights(), start.get_weights()):
             assert np.abs(u - v).max() < 1e-3
+    # --deterministic: the new patch MLP is drawn after the seed is set, so two runs agree
+    # (each its own process, as a user runs them: Keras's random state is per process);
+    # CUT's own --set values are taken.
+    for i in range(2):
+        subprocess.run([sys.executable, "-m", "kerasgan", "train", "cut", "--from", source,
+                        "--data", dir_a, "--data-b", dir_b, "--out", str(tmp_path / f"det{i}"),
+                        "--epochs", "1", "--steps-per-epoch", "1", "--seed", "0",
+                        "--set", "num_patches=4", "--deterministic", "--verbose", "0"],
+                       check=True, timeout=300, capture_output=True)
+    runs = [zoo.load(str(tmp_path / f"det{i}")) for i in range(2)]
+    assert runs[0].num_patches == 4
+    for u, v in zip(runs[0].mlp.get_weights(), runs[1].mlp.get_weights()):
+        np.testing.assert_array_equal(u, v)
     assert cli.main(["train", "dcgan", "--from", source, "--data", dir_a,
                      "--out", str(tmp_path / "no")]) == 2
     assert "is a 'cyclegan' model, not 'dcgan'" in capsys.readouterr().err

@@ -9,7 +9,8 @@ depths), projected by a small MLP per depth (`patch_mlp`) and compared by cosine
 (InfoNCE, temperature 0.07). Nothing else ties G(a) to `a`, so G may change more of the
 image than CycleGAN's cycle lets it; no pretrained network is involved. With `identity_nce`
 (CUT, the default) the same loss on G(b) keeps G from changing what is already in domain B;
-without it and with `nce_weight=10` it is the paper's FastCUT.
+without it and with `nce_weight=10` it has FastCUT's losses (FastCUT also trains with
+flip equivariance and a shorter schedule, which are not here).
 
 Because the networks are CycleGAN's, a CUT can start from a trained CycleGAN's G and D_B
 (`CUT.from_cyclegan`): fine-tuning a cycle-consistent translator without its cycle.
@@ -39,33 +40,44 @@ from kerasgan.models.cyclegan import (CycleGANReflectionPadding2D, _default_opti
                                       resnet_generator)
 
 DIRECTION = "a2b"  # the one direction a CUT model translates (its export's name)
-# The builder arguments that make CycleGAN's G and D_B, which CUT's are.
+# The builder arguments that make CycleGAN's G and D_B, which CUT's are, and CUT's own.
 _SHARED_WITH_CYCLEGAN = ("image_size", "channels", "base_channels", "n_blocks", "d_base_channels",
                          "d_layers", "upsampling")
+OWN_SETTINGS = ("num_patches", "mlp_units")
 
 
 # ---------------------------------------------------------------------------- networks
 def encoder_layers(generator):
-    """The layers of a `resnet_generator` whose outputs PatchNCE compares, as CUT's
-    `nce_layers=0,4,8,12,16` do in its ResNet: the padded input image, the two
-    downsampling convolutions' activations, and the outputs of the first and the fifth
-    residual block (the last one when there are fewer)."""
+    """The layers of a `resnet_generator` whose outputs PatchNCE compares, CUT's
+    `nce_layers=0,4,8,12,16`: the padded input image, the two downsampling convolutions'
+    outputs (before their normalisation), and the outputs of the first and the fifth
+    residual block (of the last, if it has fewer; only the first if it has one). CUT's own
+    ResNet blurs before it subsamples (antialiasing), so its two convolution outputs are at
+    1 and 1/2 of the image's side; here, without the blur, at 1/2 and 1/4."""
     padding = [l for l in generator.layers if isinstance(l, CycleGANReflectionPadding2D)]
-    relus = [l for l in generator.layers if isinstance(l, layers.ReLU)]
+    downsampling = [l for l in generator.layers
+                    if isinstance(l, layers.Conv2D) and l.strides == (2, 2)]
     blocks = [l for l in generator.layers if isinstance(l, layers.Add)]
-    if not padding or len(relus) < 3 or not blocks:
-        raise ValueError(f"{generator.name} is not a resnet_generator: CUT reads its encoder.")
-    return [padding[0], relus[1], relus[2], blocks[0], blocks[min(4, len(blocks) - 1)]]
+    if not padding or len(downsampling) != 2 or not blocks:
+        raise ValueError(f"{generator.name} is not a resnet_generator with at least one "
+                         "residual block: CUT reads that encoder.")
+    blocks = dict.fromkeys([blocks[0], blocks[min(4, len(blocks) - 1)]])  # distinct, in order
+    return [padding[0], *downsampling, *blocks]
 
 
 def patch_mlp(widths, units=256, name="patch_mlp"):
     """One two-layer MLP per encoder depth (CUT's `netF`, `mlp_sample`): patch features
     `(batch, patches, widths[i])` -> `(batch, patches, units)`, not normalised."""
+    # CUT's init: Xavier-normal with gain 0.02 (std 0.02 * sqrt(2 / (fan_in + fan_out))).
+    def init():
+        return keras.initializers.VarianceScaling(0.02**2, "fan_avg", "untruncated_normal")
+
     inputs = [keras.Input((None, int(w)), name=f"features_{i}") for i, w in enumerate(widths)]
     outputs = []
     for i, x in enumerate(inputs):
-        x = layers.Dense(units, activation="relu", name=f"mlp{i}_0")(x)
-        outputs.append(layers.Dense(units, dtype="float32", name=f"mlp{i}_1")(x))
+        x = layers.Dense(units, activation="relu", kernel_initializer=init(), name=f"mlp{i}_0")(x)
+        outputs.append(layers.Dense(units, kernel_initializer=init(), dtype="float32",
+                                    name=f"mlp{i}_1")(x))
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -90,9 +102,10 @@ class CUT(AdversarialModel):
 
     `fit` takes batches `(images_a, images_b)` of floats in [-1, 1] shaped
     `(batch, image_size, image_size, channels)` (`kerasgan.data.unpaired_dataset`). Each
-    `train_step` updates G and the patch MLP together (adversarial + PatchNCE against the
-    current discriminator), then D_B on real B and on the translations of this step (no
-    history pool, as CUT).
+    `train_step`, in CUT's order, translates the A images, updates D_B on real B and on those
+    translations (no history pool, as CUT), then G and the patch MLP together against the
+    updated D_B (adversarial + PatchNCE). The logged `g_loss` is G's whole loss, `nce_loss`
+    its PatchNCE term before the weight.
 
     Args:
         generator: a `resnet_generator` (G: A -> B); its encoder's features are compared.
@@ -254,10 +267,19 @@ class CUT(AdversarialModel):
         real_a, real_b = tf.cast(real_a, "float32"), tf.cast(real_b, "float32")
 
         g_variables = self.generator_variables()
-        # Only G's and the MLP's weights are watched: the discriminator stays fixed here.
+        # Only G's and the MLP's weights are watched: the discriminator's update is its own.
         with tf.GradientTape(watch_accessed_variables=False) as g_tape:
             g_tape.watch([v.value for v in g_variables])
             fake_b = tf.cast(self.generator(real_a, training=True), "float32")
+            with g_tape.stop_recording():  # D_B first, on this step's translations (CUT's order)
+                d_variables = self.discriminator_variables()
+                with tf.GradientTape() as d_tape:
+                    d_loss = 0.5 * (
+                        _mse(self.discriminator(real_b, training=True), 1.0)
+                        + _mse(self.discriminator(tf.stop_gradient(fake_b), training=True), 0.0))
+                    scaled_d_loss = self.d_optimizer.scale_loss(self._per_replica(d_loss))
+                d_grads = d_tape.gradient(scaled_d_loss, d_variables)
+                self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
             adversarial = _mse(self.discriminator(fake_b, training=True), 1.0)
             nce = self.nce_loss(real_a, fake_b, draw=0)
             if self.identity_nce:
@@ -267,18 +289,9 @@ class CUT(AdversarialModel):
             scaled_g_loss = self.g_optimizer.scale_loss(self._per_replica(g_loss))
         g_grads = g_tape.gradient(scaled_g_loss, [v.value for v in g_variables])
         self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
-
-        d_variables = self.discriminator_variables()
-        with tf.GradientTape() as d_tape:
-            d_loss = 0.5 * (_mse(self.discriminator(real_b, training=True), 1.0)
-                            + _mse(self.discriminator(tf.stop_gradient(fake_b), training=True),
-                                   0.0))
-            scaled_d_loss = self.d_optimizer.scale_loss(self._per_replica(d_loss))
-        d_grads = d_tape.gradient(scaled_d_loss, d_variables)
-        self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
         self.step.assign_add(1)
 
-        self.g_loss_tracker.update_state(adversarial)
+        self.g_loss_tracker.update_state(g_loss)
         self.d_loss_tracker.update_state(d_loss)
         self.nce_loss_tracker.update_state(nce)
         return self._logs()
@@ -331,6 +344,9 @@ def cut(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channel
         if gan_kwargs.pop(key, None) not in (None, 1):
             raise ValueError(f"cut does not support {key!r}.")
     image_size, channels, d_layers = int(image_size), int(channels), int(d_layers)
+    if int(n_blocks) < 1:
+        raise ValueError(f"cut needs n_blocks >= 1 (PatchNCE reads the residual blocks), "
+                         f"got {n_blocks}.")
     if image_size < 8 or image_size % 4:
         raise ValueError(f"cut's image_size must be a multiple of 4 and >= 8, got {image_size}.")
     if patch_side(image_size, d_layers) < 1:
