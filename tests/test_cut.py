@@ -227,3 +227,4 @@ def test_train_cut_from_a_cyclegan_starts_from_its_translator(tmp_path, capsys, 
                      "--out", str(tmp_path / "no")]) == 2
     assert "is a 'cyclegan' model, not 'dcgan'" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
