@@ -167,11 +167,11 @@ def test_preset_fine_tunes(name):
     # CycleGAN's (with its LinearDecay schedule) in tests/test_cyclegan.py and test_cli.py.
     model.run_eagerly = True
     shape = model.image_shape
-    if model.task == "translation":  # batch 1, the CycleGAN paper's
+    if model.task == "translation":  # batch 1, the CycleGAN and CUT papers'
         import tensorflow as tf
         a = image_batches(shape, n=1, batch_size=1, seed=1)
         data = tf.data.Dataset.zip((a, image_batches(shape, n=1, batch_size=1, seed=2)))
-        weights = model.generator_a2b.trainable_weights
+        weights = model.export_signatures(directions=["a2b"])[0].model.trainable_weights  # G
     else:
         data = image_batches(shape, n=2, batch_size=2)
         if model.task == "generation" and model.num_classes:  # (images, labels) batches
