@@ -26,18 +26,16 @@ model.fit(data, epochs=200)
 paintings = model.translate(photos)  # any H x W, floats in [-1, 1]
 ```
 """
-import numpy as np
 import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasgan import noise, tiling
-from kerasgan import precision as precision_lib
+from kerasgan import noise
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 from kerasgan.models.cyclegan import (CycleGANReflectionPadding2D, _default_optimizer, _mse,
-                                      _run, _translate_tiled, patch_discriminator, patch_side,
-                                      resnet_generator)
+                                      export_side, patch_discriminator, patch_side,
+                                      resnet_generator, translate_with)
 
 DIRECTION = "a2b"  # the one direction a CUT model translates (its export's name)
 # The builder arguments that make CycleGAN's G and D_B, which CUT's are, and CUT's own.
@@ -213,12 +211,8 @@ class CUT(AdversarialModel):
         if directions is not None and list(directions) != [DIRECTION]:
             raise ValueError(f"A CUT model translates one way, {DIRECTION!r}; got "
                              f"directions {list(directions)!r}.")
-        size = self.image_size if image_size is None else image_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or size < 8 or size % 4:
-            raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
-                             f"downsamples twice), got {size!r}.")
-        shape = (int(size), int(size), self.channels)
+        size = export_side(image_size, self.image_size)
+        shape = (size, size, self.channels)
         return [ExportSignature(DIRECTION, self.generator, ["image"], [shape], None)]
 
     def weight_files(self, for_preset=False):
@@ -316,23 +310,8 @@ class CUT(AdversarialModel):
         if direction != DIRECTION:
             raise ValueError(f"A CUT model translates one way, {DIRECTION!r}; got "
                              f"direction {direction!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        tile_size, overlap = tiling.check_tile_settings(tile_size, overlap)
-        x, single = tiling.image_batch(images, self.channels)
-        h, w = x.shape[1], x.shape[2]
-        with precision_lib.float32_layers(self.generator):
-            if h <= tile_size and w <= tile_size:
-                per_pass = max(1, min(batch_size, tile_size**2 // (
-                    tiling.padded_side(h) * tiling.padded_side(w))))
-                result = np.concatenate([_run(self.generator, x[i:i + per_pass])
-                                         for i in range(0, len(x), per_pass)])
-            else:
-                result = np.zeros(x.shape, "float32")
-                for image, out in zip(x, result):
-                    _translate_tiled(self.generator, image, out, tile_size, overlap)
-        return result[0] if single else result
+        return translate_with(self.generator, images, self.channels, batch_size, tile_size,
+                              overlap)
 
 
 def cut(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channels=None,

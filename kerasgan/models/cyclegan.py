@@ -326,12 +326,8 @@ class CycleGAN(AdversarialModel):
         if bad or not directions:
             raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, "
                              f"got {list(directions)!r}.")
-        size = self.image_size if image_size is None else image_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or size < 8 or size % 4:
-            raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
-                             f"downsamples twice), got {size!r}.")
-        shape = (int(size), int(size), self.channels)
+        size = export_side(image_size, self.image_size)
+        shape = (size, size, self.channels)
         return [ExportSignature(d, getattr(self, f"generator_{d}"), ["image"], [shape], None)
                 for d in directions]
 
@@ -484,27 +480,44 @@ class CycleGAN(AdversarialModel):
         """
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        tile_size, overlap = tiling.check_tile_settings(tile_size, overlap)
-        x, single = tiling.image_batch(images, self.channels)
         net = self.generator_a2b if direction == "a2b" else self.generator_b2a
-        h, w = x.shape[1], x.shape[2]
-        with precision_lib.float32_layers(net):
-            if h <= tile_size and w <= tile_size:
-                # Whole images, as many per pass as fit the tile's pixel budget.
-                per_pass = max(1, min(batch_size, tile_size**2 // (tiling.padded_side(h) * tiling.padded_side(w))))
-                result = np.concatenate([_run(net, x[i:i + per_pass])
-                                         for i in range(0, len(x), per_pass)])
-            else:
-                result = np.zeros(x.shape, "float32")  # the only image-sized allocation
-                for image, out in zip(x, result):
-                    _translate_tiled(net, image, out, tile_size, overlap)
-        return result[0] if single else result
+        return translate_with(net, images, self.channels, batch_size, tile_size, overlap)
 
 
 # ---------------------------------------------------------------------------- tiled translation
+def translate_with(net, images, channels, batch_size=8, tile_size=None, overlap=None):
+    """`net`, a `resnet_generator`, on images of any size, whole or in tiles, in float32:
+    `CycleGAN.translate` (which documents the arguments) for one generator."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    tile_size, overlap = tiling.check_tile_settings(tile_size, overlap)
+    x, single = tiling.image_batch(images, channels)
+    h, w = x.shape[1], x.shape[2]
+    with precision_lib.float32_layers(net):
+        if h <= tile_size and w <= tile_size:
+            # Whole images, as many per pass as fit the tile's pixel budget.
+            per_pass = max(1, min(batch_size, tile_size**2 // (tiling.padded_side(h)
+                                                               * tiling.padded_side(w))))
+            result = np.concatenate([_run(net, x[i:i + per_pass])
+                                     for i in range(0, len(x), per_pass)])
+        else:
+            result = np.zeros(x.shape, "float32")  # the only image-sized allocation
+            for image, out in zip(x, result):
+                _translate_tiled(net, image, out, tile_size, overlap)
+    return result[0] if single else result
+
+
+def export_side(image_size, default):
+    """The side of an exported translator's input: `image_size`, or `default` (the training
+    size) when None; a multiple of 4 and at least 8, else ValueError."""
+    size = default if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 or size % 4:
+        raise ValueError(f"image_size must be a multiple of 4 and >= 8 (the generator "
+                         f"downsamples twice), got {size!r}.")
+    return int(size)
+
+
 def _run(net, batch):
     """`net` on a batch `(n, h, w, c)` of any h and w: reflection-padded to
     `tiling.padded_side` sizes (edge-padded when a side is 1 px), run, cropped back; float32
