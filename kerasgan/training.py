@@ -149,7 +149,8 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
     Args:
         arch: the architecture (`kerasgan.zoo.list()`); None with `start_from` (its
             architecture) or `resume` (the run's).
-        data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan, cut and pix2pix.
+        data: image folder, .npz/.npy file or "tfds:NAME[:SPLIT]"; domain A for cyclegan,
+            cut and pix2pix.
             None with `resume`: the data the run recorded (and its `data_b`).
         out: the run folder to write.
         config: architecture arguments, e.g. `{"base_channels": 32}` (`--set KEY=VALUE`).
