@@ -34,8 +34,8 @@ from kerasgan import noise
 from kerasgan.adversarial import AdversarialModel, ExportSignature, Stream
 from kerasgan.gan import check_images
 from kerasgan.models.cyclegan import (CycleGANReflectionPadding2D, _default_optimizer, _mse,
-                                      export_side, patch_discriminator, patch_side,
-                                      resnet_generator, translate_with)
+                                      check_builder_arguments, export_side,
+                                      patch_discriminator, resnet_generator, translate_with)
 
 DIRECTION = "a2b"  # the one direction a CUT model translates (its export's name)
 # The builder arguments that make CycleGAN's G and D_B, which CUT's are, and CUT's own.
@@ -241,10 +241,10 @@ class CUT(AdversarialModel):
     def nce_loss(self, source, translated, draw=0):
         """PatchNCE between images and their translations, averaged over the encoder depths;
         the patches are drawn from random stream `draw` of this step."""
-        positions = self._patches(self.encoder(source, training=True), draw)
+        keys = self.mlp(self._patches(self.encoder(source, training=True), draw),
+                        training=True)
         queries = self.mlp(self._patches(self.encoder(translated, training=True), draw),
                            training=True)
-        keys = self.mlp(positions, training=True)
         return tf.add_n([patch_nce(q, k, self.temperature)
                          for q, k in zip(queries, keys)]) / len(queries)
 
@@ -319,18 +319,11 @@ def cut(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channel
     """CUT: a ResNet generator with `n_blocks` residual blocks and `base_channels` width
     (CycleGAN's), a PatchGAN with `d_layers` stride-2 layers and `d_base_channels` width
     (default base_channels), and a patch MLP of `mlp_units` per encoder depth."""
-    for key in ("d_steps", "ema_decay"):
-        if gan_kwargs.pop(key, None) not in (None, 1):
-            raise ValueError(f"cut does not support {key!r}.")
-    image_size, channels, d_layers = int(image_size), int(channels), int(d_layers)
+    image_size, channels, d_layers = check_builder_arguments("cut", image_size, channels,
+                                                             d_layers, gan_kwargs)
     if int(n_blocks) < 1:
         raise ValueError(f"cut needs n_blocks >= 1 (PatchNCE reads the residual blocks), "
                          f"got {n_blocks}.")
-    if image_size < 8 or image_size % 4:
-        raise ValueError(f"cut's image_size must be a multiple of 4 and >= 8, got {image_size}.")
-    if patch_side(image_size, d_layers) < 1:
-        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
-                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
     generator = resnet_generator(channels, int(base_channels), int(n_blocks), upsampling,
                                  name="generator")
     discriminator = patch_discriminator(channels, int(d_base_channels or base_channels),

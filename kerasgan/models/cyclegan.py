@@ -630,22 +630,30 @@ def _translate_tiled(net, image, out, tile_size, overlap):
     np.clip(out, -1.0, 1.0, out=out)  # a convex blend of tanh outputs, up to rounding
 
 
+def check_builder_arguments(name, image_size, channels, d_layers, gan_kwargs):
+    """`image_size`, `channels`, `d_layers` as ints, checked for a ResNet generator and a
+    PatchGAN (architecture `name`: cyclegan, cut); `gan_kwargs` loses d_steps and ema_decay,
+    which these models refuse unless left at their defaults."""
+    for key in ("d_steps", "ema_decay"):
+        if gan_kwargs.pop(key, None) not in (None, 1):
+            raise ValueError(f"{name} does not support {key!r}.")
+    image_size, channels, d_layers = int(image_size), int(channels), int(d_layers)
+    if image_size < 8 or image_size % 4:
+        raise ValueError(f"{name}'s image_size must be a multiple of 4 and >= 8, "
+                         f"got {image_size}.")
+    if patch_side(image_size, d_layers) < 1:
+        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
+                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    return image_size, channels, d_layers
+
+
 def cyclegan(image_size=128, channels=3, base_channels=64, n_blocks=6, d_base_channels=None,
              d_layers=3, upsampling="transpose", pool_size=50, **gan_kwargs):
     """CycleGAN: ResNet generators with `n_blocks` residual blocks (6 for 128 px, 9 for
     256 px in the paper) and `base_channels` width, PatchGAN discriminators with `d_layers`
     stride-2 layers (3 = 70x70 patches) and `d_base_channels` width (default base_channels)."""
-    for key in ("d_steps", "ema_decay"):
-        if gan_kwargs.pop(key, None) not in (None, 1):
-            raise ValueError(f"cyclegan does not support {key!r}.")
-    image_size, channels = int(image_size), int(channels)
-    d_layers = int(d_layers)
-    if image_size < 8 or image_size % 4:
-        raise ValueError(f"cyclegan's image_size must be a multiple of 4 and >= 8, "
-                         f"got {image_size}.")
-    if patch_side(image_size, d_layers) < 1:
-        raise ValueError(f"image_size={image_size} is too small for a discriminator with "
-                         f"d_layers={d_layers}; use fewer d_layers or larger images.")
+    image_size, channels, d_layers = check_builder_arguments("cyclegan", image_size, channels,
+                                                             d_layers, gan_kwargs)
     d_width = int(d_base_channels or base_channels)
     nets = dict(
         generator_a2b=resnet_generator(channels, int(base_channels), int(n_blocks), upsampling,
