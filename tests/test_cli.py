@@ -84,7 +84,7 @@ def test_ada_resumes_at_its_strength_under_a_mirrored_strategy(image_folder, tmp
     assert json.load(open(os.path.join(run, "config.json")))["compile"]["augment"] == "ada"
 
 
-def test_augment_none_turns_fastgans_own_off_and_a_resume_keeps_it(image_folder, tmp_path,
+def test_augment_none_turns_fastgans_own_off_and_a_resume_keeps_it(image_folder, tmp_path, eager,
                                                                    capsys):
     run = str(tmp_path / "run")
     args = ["train", "fastgan", "--data", image_folder, "--image-size", "32",

@@ -1,4 +1,5 @@
-"""A training process killed with SIGKILL resumes exactly: same weights as a run never killed."""
+"""A training process killed with SIGKILL resumes exactly: same weights as a run never killed;
+budgets (--kimg, --minutes) stop a run and a resume continues it exactly."""
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_cli
 from kerasgan import zoo
 
 
@@ -23,11 +25,26 @@ def image_folder(tmp_path):
     return str(folder)
 
 
+def train_args(data, out, *extra):
+    return ["train", "vanilla", "--data", data, "--out", out, "--image-size", "8", "--set",
+            "latent_dim=8", "--batch-size", "8", "--flip", "--ema", "0.9", "--epochs", "3",
+            "--steps-per-epoch", "150", "--seed", "7", "--deterministic", "--verbose", "0",
+            *extra]
+
+
 def train_command(data, out, *extra):
-    return [sys.executable, "-m", "kerasgan", "train", "vanilla", "--data", data, "--out", out,
-            "--image-size", "8", "--set", "latent_dim=8", "--batch-size", "8", "--flip",
-            "--ema", "0.9", "--epochs", "3", "--steps-per-epoch", "150", "--seed", "7",
-            "--deterministic", "--verbose", "0", *extra]
+    return [sys.executable, "-m", "kerasgan", *train_args(data, out, *extra)]
+
+
+@pytest.fixture
+def op_determinism_reset():
+    """For the runs made in this process: `--deterministic` turns TensorFlow's op
+    determinism on for the whole process; off again after the test."""
+    # tf.config.experimental has enable_op_determinism only; its module has both.
+    from tensorflow.python.framework import config
+
+    yield
+    config.disable_op_determinism()
 
 
 @pytest.mark.auto_precision
@@ -61,22 +78,20 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(image_folder,
             np.testing.assert_array_equal(x, y)
 
 
-def test_a_kimg_budget_stops_mid_epoch_and_resumes_exactly(image_folder, tmp_path):
+def test_a_kimg_budget_stops_mid_epoch_and_resumes_exactly(image_folder, tmp_path, capsys,
+                                                           op_determinism_reset):
     """--kimg stops inside an epoch (checkpointed, model written); --resume with a larger
     budget continues the data stream from the step counter and ends with the same weights
     as one run with that budget."""
     whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
-    subprocess.run(train_command(image_folder, whole, "--kimg", "1.2"), check=True,
-                   timeout=300, capture_output=True)
-    first = subprocess.run(train_command(image_folder, split, "--kimg", "0.6"), timeout=300,
-                           capture_output=True, text=True)
+    assert run_cli(capsys, *train_args(image_folder, whole, "--kimg", "1.2")).returncode == 0
+    first = run_cli(capsys, *train_args(image_folder, split, "--kimg", "0.6"))
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Stopped after the budget of 0.6 kimg (step 75)" in first.stdout
     metadata = json.load(open(os.path.join(split, "metadata.json")))
     assert metadata["steps"] == 75 and metadata["budget"]["kimg"] == 0.6
     assert "epoch-0001.keras" in os.listdir(os.path.join(split, "checkpoints"))
-    second = subprocess.run(train_command(image_folder, split, "--resume", "--kimg", "1.2"),
-                            timeout=300, capture_output=True, text=True)
+    second = run_cli(capsys, *train_args(image_folder, split, "--resume", "--kimg", "1.2"))
     assert second.returncode == 0, second.stderr[-3000:]
     for run in (whole, split):
         assert json.load(open(os.path.join(run, "metadata.json")))["steps"] == 150
@@ -86,12 +101,13 @@ def test_a_kimg_budget_stops_mid_epoch_and_resumes_exactly(image_folder, tmp_pat
             np.testing.assert_array_equal(x, y)
 
 
-def test_a_minutes_budget_stops_a_long_run_and_writes_the_model(image_folder, tmp_path):
+def test_a_minutes_budget_stops_a_long_run_and_writes_the_model(image_folder, tmp_path, capsys,
+                                                                op_determinism_reset):
     out = str(tmp_path / "run")
-    command = [arg for arg in train_command(image_folder, out, "--minutes", "0.1")]
-    command[command.index("--epochs") + 1] = "1000"  # far more than 6 seconds of training
+    args = train_args(image_folder, out, "--minutes", "0.1")
+    args[args.index("--epochs") + 1] = "1000"  # far more than 6 seconds of training
     started = time.time()
-    result = subprocess.run(command, timeout=300, capture_output=True, text=True)
+    result = run_cli(capsys, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Stopped after the budget of 0.1 minutes" in result.stdout
     metadata = json.load(open(os.path.join(out, "metadata.json")))
