@@ -215,8 +215,7 @@ def _add_train(commands):
                        help="tf.distribute: mirrored = all local GPUs, multiworker = hosts "
                             "from TF_CONFIG; --batch-size is the global batch")
     train.add_argument("--deterministic", action="store_true",
-                       help="TensorFlow op determinism: the same --seed gives the same weights "
-                            "(not bit-exact for cyclegan and cut: docs/design.md)")
+                       help="TensorFlow op determinism: the same --seed gives the same weights")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 = silent, 1 = progress bar, 2 = one "
                             "line per epoch, and TensorFlow's own log lines too")

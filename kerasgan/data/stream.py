@@ -125,17 +125,29 @@ def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, f
     """Batches `(a, b)` of random `crop_shape` crops (float32 in [-1, 1]) from two domains.
 
     `sizes` and `fetches` are per domain (`fetch` of a batch of one index). Each domain's
-    indices are reshuffled every time around (seed ``seed * 100003 + 1`` / ``+ 2``) and cycled
-    endlessly; the pairs are keyed per element, crops and flips keyed by ``(seed * 4 + k, key)``.
-    A finite pass is `steps` batches.
+    indices are reshuffled every time around and cycled endlessly; the pairs are keyed per
+    element, crops and flips keyed by ``(seed * 4 + k, key)``. With `repeat`, time around `p`
+    of domain `j` (1, 2) is shuffled with seed ``seed * 100003 + 2 * p + j``: the stream is a
+    function of `seed` alone, whatever iterators were made of it before. (A reshuffling
+    `shuffle` draws each order from a generator its iterators share: the sample grid's first
+    batch, prefetched ahead as far as the threads allowed, moved the training batches.)
+    Otherwise a finite pass is `steps` batches, reshuffled every pass.
     """
     seed = resolve_seed(seed)
 
-    def indices(size, offset):  # indices: the images are fetched in `augment`
+    def indices(size, domain):  # indices: the images are fetched in `augment`
         ds = tf.data.Dataset.range(size)
-        if shuffle:
-            ds = ds.shuffle(size, seed=seed * 100_003 + offset, reshuffle_each_iteration=True)
-        return ds.repeat()
+        if not shuffle:
+            return ds.repeat()
+        if not repeat:
+            return ds.shuffle(size, seed=seed * 100_003 + domain, reshuffle_each_iteration=True).repeat()
+
+        def one_pass(p):
+            tf.compat.v1.get_default_graph().seed = None  # as in `image_batches`
+            return ds.shuffle(size, seed=seed * 100_003 + 2 * p + domain,
+                              reshuffle_each_iteration=False)
+
+        return tf.data.Dataset.range(2**62).flat_map(one_pass)
 
     pairs = tf.data.Dataset.zip((indices(sizes[0], 1), indices(sizes[1], 2)))
     if not repeat:
