@@ -249,6 +249,16 @@ def test_the_endless_unpaired_stream_depends_on_the_seed_alone(tmp_path):
     for dataset in (used, stream()):
         np.testing.assert_array_equal([x.numpy() for batch in dataset.take(6) for x in batch],
                                       expected)
+    # A finite dataset reshuffles each pass (each iterator), however far the one before ran:
+    # the 2 images of A go round 12 times in a pass, 12 reshuffles of the old stream.
+    (tmp_path / "finite").mkdir()
+    dir_a, dir_b = write_domains(tmp_path / "finite", n_a=2, n_b=24)
+    finite = [data.unpaired_dataset(dir_a, dir_b, image_size=16, batch_size=1, seed=3)
+              for _ in range(2)]
+    list(finite[0].take(1))  # one batch of the first pass
+    list(finite[1])  # the whole first pass
+    first_pass, second_pass = ([x.numpy() for batch in d for x in batch] for d in finite)
+    np.testing.assert_array_equal(first_pass, second_pass)
 
 
 def test_augment_changes_only_what_the_discriminators_see(tmp_path):

@@ -126,12 +126,13 @@ def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, f
 
     `sizes` and `fetches` are per domain (`fetch` of a batch of one index). Each domain's
     indices are reshuffled every time around and cycled endlessly; the pairs are keyed per
-    element, crops and flips keyed by ``(seed * 4 + k, key)``. With `repeat`, time around `p`
-    of domain `j` (1, 2) is shuffled with seed ``seed * 100003 + 2 * p + j``: the stream is a
-    function of `seed` alone, whatever iterators were made of it before. (A reshuffling
-    `shuffle` draws each order from a generator its iterators share: the sample grid's first
-    batch, prefetched ahead as far as the threads allowed, moved the training batches.)
-    Otherwise a finite pass is `steps` batches, reshuffled every pass.
+    element, crops and flips keyed by ``(seed * 4 + k, key)``. Each time around is shuffled
+    with a seed of its own: with `repeat`, time around `p` of domain `j` (1, 2) with
+    ``seed * 100003 + 2 * p + j``; otherwise (a finite pass of `steps` batches, reshuffled
+    every pass) with seeds drawn, one stream per iterator, from ``seed * 100003 + j``. So the
+    batches do not depend on how far an earlier iterator ran. (A reshuffling `shuffle` draws
+    each order from a generator its iterators share: the sample grid's first batch,
+    prefetched ahead as far as the threads allowed, moved the training batches.)
     """
     seed = resolve_seed(seed)
 
@@ -139,15 +140,17 @@ def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, f
         ds = tf.data.Dataset.range(size)
         if not shuffle:
             return ds.repeat()
-        if not repeat:
-            return ds.shuffle(size, seed=seed * 100_003 + domain, reshuffle_each_iteration=True).repeat()
+        if repeat:
+            seeds = tf.data.Dataset.range(2**62).map(lambda p: seed * 100_003 + 2 * p + domain)
+        else:
+            seeds = tf.data.Dataset.random(seed=seed * 100_003 + domain,
+                                           rerandomize_each_iteration=True)
 
-        def one_pass(p):
+        def one_pass(pass_seed):
             tf.compat.v1.get_default_graph().seed = None  # as in `image_batches`
-            return ds.shuffle(size, seed=seed * 100_003 + 2 * p + domain,
-                              reshuffle_each_iteration=False)
+            return ds.shuffle(size, seed=pass_seed, reshuffle_each_iteration=False)
 
-        return tf.data.Dataset.range(2**62).flat_map(one_pass)
+        return seeds.flat_map(one_pass)
 
     pairs = tf.data.Dataset.zip((indices(sizes[0], 1), indices(sizes[1], 2)))
     if not repeat:
