@@ -23,7 +23,7 @@ from PIL import Image
 TINY_SETS = {
     "cyclegan": ["--image-size", "16", "--set", "base_channels=4", "--set", "n_blocks=1",
                  "--set", "d_layers=2"],
-    "dcgan": ["--image-size", "32", "--set", "base_channels=8"],
+    "dcgan": ["--image-size", "32", "--set", "base_channels=8", "--batch-size", "4"],
 }
 
 
