@@ -20,6 +20,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from kerasgan import zoo
+
 TINY_SETS = {
     "cyclegan": ["--image-size", "16", "--set", "base_channels=4", "--set", "n_blocks=1",
                  "--set", "d_layers=2"],
@@ -48,18 +50,11 @@ def train_command(arch, root, out):
     return command + TINY_SETS.get(arch, [])
 
 
-def all_weights(folder):
-    from kerasgan import zoo
-
-    return zoo.load(folder).weights
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arch", action="append", choices=("cut", "cyclegan", "dcgan"))
     parser.add_argument("--runs", type=int, default=6)
     args = parser.parse_args()
-    from kerasgan import zoo
 
     with tempfile.TemporaryDirectory() as root:
         write_folders(root)
@@ -70,9 +65,9 @@ def main():
             for out in outs:
                 subprocess.run(train_command(arch, root, out), check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            first = [w.numpy() for w in all_weights(outs[0])]
+            first = [w.numpy() for w in zoo.load(outs[0]).weights]
             differences = [max(float(np.abs(a - b.numpy()).max()) for a, b in
-                               zip(first, all_weights(out))) for out in outs[1:]]
+                               zip(first, zoo.load(out).weights)) for out in outs[1:]]
             equal = 1 + sum(d == 0.0 for d in differences)
             print(f"{arch}: {equal} of {args.runs} runs equal the first; largest differences "
                   f"{differences}", flush=True)

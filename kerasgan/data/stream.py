@@ -39,6 +39,17 @@ def to_unit_range(x):
     return tf.cast(x, tf.float32) / 127.5 - 1.0
 
 
+def shuffled_once(ds, buffer_size, seed):
+    """`ds` shuffled with `seed` (a tensor, inside a `flat_map` over passes), the same order
+    however many iterators are made of it."""
+    # Traced in a graph of its own, which inherits a global seed (set by
+    # keras.utils.set_random_seed, or `kerasgan train --deterministic`): tf.data would then
+    # combine it with this tensor seed in Python and fail. Without it the stream is keyed by
+    # `seed` alone, global seed or not, as it always was.
+    tf.compat.v1.get_default_graph().seed = None
+    return ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=False)
+
+
 # --------------------------------------------------------------------------- fetching images by index
 
 
@@ -90,13 +101,7 @@ def image_batches(n, fetch, batch_size, *, shuffle, shuffle_buffer, seed, flip, 
     if repeat:
 
         def one_pass(epoch):
-            # Traced in a graph of its own, which inherits a global seed (set by
-            # keras.utils.set_random_seed, or `kerasgan train --deterministic`): tf.data would
-            # then combine it with this tensor seed in Python and fail. Without it the
-            # stream is keyed by `seed` alone, global seed or not, as it always was.
-            tf.compat.v1.get_default_graph().seed = None
-            d = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch,
-                           reshuffle_each_iteration=False) if shuffle else ds
+            d = shuffled_once(ds, shuffle_buffer, seed * 100_003 + epoch) if shuffle else ds
             return d.batch(batch_size, drop_remainder=True)
 
         batches = tf.data.Dataset.range(2**62).flat_map(one_pass)
@@ -146,11 +151,7 @@ def unpaired_batches(sizes, fetches, batch_size, crop_shape, *, shuffle, seed, f
             seeds = tf.data.Dataset.random(seed=seed * 100_003 + domain,
                                            rerandomize_each_iteration=True)
 
-        def one_pass(pass_seed):
-            tf.compat.v1.get_default_graph().seed = None  # as in `image_batches`
-            return ds.shuffle(size, seed=pass_seed, reshuffle_each_iteration=False)
-
-        return seeds.flat_map(one_pass)
+        return seeds.flat_map(lambda pass_seed: shuffled_once(ds, size, pass_seed))
 
     pairs = tf.data.Dataset.zip((indices(sizes[0], 1), indices(sizes[1], 2)))
     if not repeat:
@@ -192,11 +193,8 @@ def paired_batches(n, fetches, batch_size, crop_shape, *, shuffle, seed, flip, r
     if repeat:
 
         def one_pass(epoch):
-            tf.compat.v1.get_default_graph().seed = None  # as in `image_batches`
             d = tf.data.Dataset.range(n)
-            if shuffle:
-                d = d.shuffle(n, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
-            return d.take(whole)
+            return (shuffled_once(d, n, seed * 100_003 + epoch) if shuffle else d).take(whole)
 
         indices = tf.data.Dataset.range(2**62).flat_map(one_pass)
     else:
