@@ -152,7 +152,36 @@ class AdaptiveAugment(DiffAugment):
         return tf.clip_by_value(strength + change, 0.0, 1.0)
 
 
-AUGMENTATIONS = {"diffaugment": DiffAugment, "ada": AdaptiveAugment}
+class GatedAdaptiveAugment(AdaptiveAugment):
+    """ADA as StyleGAN2-ADA gates it: every transform, DiffAugment's colour, translation
+    and cutout too, is applied to an image with probability `strength`; at strength 0 the
+    discriminator sees the images as they are.
+
+    `AdaptiveAugment` keeps DiffAugment always on, which keeps the discriminator from
+    growing sure of the real images in a short run, so its strength stays near 0; here the
+    strength alone decides how much augmentation there is.
+    """
+
+    num_params = AdaptiveAugment.num_params + 3  # one gate per DiffAugment transform
+
+    def __call__(self, images, params, strength):
+        strength = tf.cast(strength, tf.float32)
+        return tf.cond(strength > 0.0, lambda: self._gated(images, params, strength),
+                       lambda: tf.identity(images))
+
+    def _gated(self, images, params, strength):
+        images = _geometric(images, params[:, DiffAugment.num_params:AdaptiveAugment.num_params],
+                            strength)
+        diff_params = tf.cast(params[:, :DiffAugment.num_params], images.dtype)
+        gates = params[:, AdaptiveAugment.num_params:] < strength
+        for column, transform in enumerate((_color, _translation, _cutout)):
+            on = tf.reshape(gates[:, column], [-1, 1, 1, 1])
+            images = tf.where(on, transform(images, diff_params), images)
+        return images
+
+
+AUGMENTATIONS = {"diffaugment": DiffAugment, "ada": AdaptiveAugment,
+                 "ada_gated": GatedAdaptiveAugment}
 
 
 def get(name):

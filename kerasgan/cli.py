@@ -166,7 +166,9 @@ def _add_train(commands):
                             "small data sets: diffaugment (the default when given) or ada "
                             "(adds flips, turns, scaling and rotation at a strength adapted "
                             "while training, against a discriminator that overfits; "
-                            "fastgan's default); none turns fastgan's off; cyclegan takes "
+                            "fastgan's default), ada_gated (every transform at that "
+                            "strength, StyleGAN2-ADA's way: none at the start); none turns "
+                            "fastgan's off; cyclegan takes "
                             "diffaugment")
     train.add_argument("--ema", type=_float_in(0.0, 1.0, True, True), metavar="DECAY",
                        help="keep an EMA of the generator with this decay (e.g. 0.999)")

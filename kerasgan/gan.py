@@ -169,7 +169,8 @@ class GAN(AdversarialModel):
             augment: augmentation of every discriminator input, real and fake: a name in
                 `kerasgan.augment.AUGMENTATIONS` ("diffaugment": colour, translation,
                 cutout; "ada": also flips, quarter turns, scaling and rotation with a
-                probability adapted while training, logged as `augment_p`) or None.
+                probability adapted while training, logged as `augment_p`; "ada_gated":
+                all of these, DiffAugment's too, at that adapted probability) or None.
                 Differentiable, so the generator learns through it.
             jit_compile: XLA for the train step. "auto" turns it on where a GPU is
                 present and off on CPU-only machines, where it measured slower.

@@ -99,6 +99,21 @@ def test_ada_at_strength_zero_is_diffaugment_and_at_one_transforms_every_image()
     assert (changed.numpy() > 1e-2).all()
 
 
+def test_gated_ada_leaves_images_alone_at_strength_zero_and_gates_each_transform():
+    gated, ada = augment.get("ada_gated"), augment.get("ada")
+    x = tf.random.uniform((16, 16, 16, 3), -1, 1)
+    p = tf.random.uniform((16, gated.num_params), seed=3)
+    np.testing.assert_array_equal(gated(x, p, tf.Variable(0.0)), x)
+    # At strength 1 every gate is open: ADA's pipeline, DiffAugment included, exactly.
+    np.testing.assert_allclose(gated(x, p, 1.0), ada(x, p[:, :ada.num_params], 1.0), atol=1e-6)
+    # Gates shut (params >= strength) for every transform but cutout: only cutout's square.
+    shut = tf.concat([tf.ones((16, ada.num_params - 7)), tf.ones((16, 2)), tf.zeros((16, 1))], 1)
+    shut = tf.concat([p[:, :7], shut], 1)
+    holes = gated(x, shut, 0.5) == 0.0
+    np.testing.assert_array_equal(tf.where(holes, 0.0, x), gated(x, shut, 0.5))
+    assert tf.reduce_all(tf.reduce_any(holes, axis=[1, 2, 3]))
+
+
 def test_ada_strength_follows_the_discriminators_confidence_on_real_images():
     ada = augment.get("ada")
     step = 16 / (1000 * ada.speed_kimg)
@@ -110,13 +125,14 @@ def test_ada_strength_follows_the_discriminators_confidence_on_real_images():
     assert float(ada.adjust(1.0, sure, 16)) == 1.0
 
 
-def test_ada_trains_adapts_and_resumes_at_the_strength_it_reached(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["ada", "ada_gated"])
+def test_ada_trains_adapts_and_resumes_at_the_strength_it_reached(name, tmp_path, monkeypatch):
     # A target below any mean sign: the discriminator always counts as overfitting, so the
     # strength climbs by batch / (1000 x speed_kimg) every step.
     monkeypatch.setattr(augment.AdaptiveAugment, "target", -2.0)
     monkeypatch.setattr(augment.AdaptiveAugment, "speed_kimg", 0.1)
     gan = zoo.create("dcgan", **zoo.tiny_config("dcgan"))
-    gan.compile(augment="ada")
+    gan.compile(augment=name)
     before = [w.numpy().copy() for w in gan.generator.trainable_weights]
     history = gan.fit(image_batches(gan.image_shape, n=32, batch_size=8), epochs=2, verbose=0)
     assert np.isfinite(history.history["d_loss"]).all()
@@ -127,7 +143,7 @@ def test_ada_trains_adapts_and_resumes_at_the_strength_it_reached(tmp_path, monk
     gan.save(path)
     loaded = keras.models.load_model(path)
     assert float(loaded.augment_strength.numpy()) == pytest.approx(0.64)
-    assert loaded.get_compile_config()["augment"] == "ada"
+    assert loaded.get_compile_config()["augment"] == name
 
 
 def test_gradients_flow_through_diffaugment_to_the_generator():
