@@ -206,9 +206,23 @@ def wheel_check(m, np):
     return m.generate(2, seed=0)
 
 
+def preset_files(root):
+    """{relative path: sha256} of the files of every preset folder under `root`."""
+    import hashlib
+    import os
+
+    return {os.path.relpath(os.path.join(folder, name), root):
+            hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
+            for folder, _, names in os.walk(root)
+            if os.path.dirname(folder) == root and os.path.basename(folder) != "__pycache__"
+            for name in names}
+
+
 @pytest.mark.xdist_group("presets")
 def test_presets_load_from_an_installed_wheel(tmp_path, presets):
-    """A non-editable install: the presets travel inside the wheel (kerasgan/presets/)."""
+    """A non-editable install: the presets travel inside the wheel (kerasgan/presets/), every
+    file of every preset byte for byte, and one preset of each task loads from there and
+    gives what it gives from this checkout."""
     wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
     # A copy, so that no build/ folder of earlier builds (stale files) gets into the wheel.
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
@@ -217,30 +231,37 @@ def test_presets_load_from_an_installed_wheel(tmp_path, presets):
                               "--no-build-isolation", "-w", str(wheels), str(source)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # While pip builds: what this checkout's presets give (loaded once per module).
-    expected = {}
+    one_per_task = {}
     for name in PRESETS:
-        model = presets(name)  # zoo.load(name)
-        expected[name] = wheel_check(model, np)
+        one_per_task.setdefault(presets(name).task, name)
+    expected = {name: wheel_check(presets(name), np) for name in one_per_task.values()}
     log, _ = build.communicate(timeout=300)
     assert build.returncode == 0, log[-2000:]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(site), *map(str, wheels.glob("*.whl"))], check=True,
                    capture_output=True, timeout=300)
     script = (
-        "import json, sys, numpy as np\n"
+        "import json, os, sys, numpy as np\n"
         "import kerasgan\n"
-        "from kerasgan import zoo\n"
+        "from kerasgan import presets, zoo\n"
         "assert kerasgan.__file__.startswith(sys.argv[1]), kerasgan.__file__\n"
-        + inspect.getsource(wheel_check) +
-        "names = zoo.list(pretrained=True)\n"
-        "out = {name: wheel_check(zoo.load(name), np).tolist() for name in names}\n"
+        + inspect.getsource(wheel_check) + inspect.getsource(preset_files) +
+        "out = {'names': zoo.list(pretrained=True),\n"
+        "       'files': preset_files(os.path.dirname(presets.__file__)),\n"
+        "       'images': {name: wheel_check(zoo.load(name), np).tolist()\n"
+        "                  for name in sys.argv[3:]}}\n"
         "json.dump(out, open(sys.argv[2], 'w'))\n")
     env = {k: v for k, v in os.environ.items() if k != zoo.CACHE_ENV}
     env.update(PYTHONPATH=str(site), PYTHONNOUSERSITE="1")
-    result = subprocess.run([sys.executable, "-c", script, str(site), str(tmp_path / "o.json")],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", script, str(site), str(tmp_path / "o.json"),
+                             *expected], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     from_wheel = json.load(open(tmp_path / "o.json"))
-    assert sorted(from_wheel) == PRESETS
-    for name, images in from_wheel.items():
+    assert from_wheel["names"] == PRESETS
+    in_checkout = preset_files(os.path.join(REPO, "zoo"))
+    assert from_wheel["files"] == in_checkout
+    assert sorted({path.split(os.sep)[0] for path in in_checkout}) == PRESETS
+    assert sorted(from_wheel["images"]) == sorted(expected) and len(expected) == 3
+    for name, images in from_wheel["images"].items():
         np.testing.assert_allclose(np.array(images), expected[name], atol=1e-6)
