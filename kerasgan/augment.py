@@ -13,6 +13,10 @@ memorise a small collection; at strength 0 it is DiffAugment, at the same cost. 
 default. (Measured in docs/small_data.md: at half the peer's KID or less on three
 collections for an hour; better than DiffAugment alone on two of them, one run each.)
 
+"ada_gated" gates DiffAugment's transforms by the strength too, as StyleGAN2-ADA gates all
+of its own: nothing at all until the discriminator overfits. (Measured in
+docs/small_data.md, session 23: no better than "ada" at 12 minutes on two collections.)
+
 An augmentation is a callable `(images, params) -> images` with `num_params` uniform [0, 1)
 numbers per image in `params` (shape `(batch, num_params)`): the caller draws them, so they
 are reproducible and independent of how a batch is split over replicas.
