@@ -15,7 +15,7 @@ collections for an hour; better than DiffAugment alone on two of them, one run e
 
 "ada_gated" gates DiffAugment's transforms by the strength too, as StyleGAN2-ADA gates all
 of its own: nothing at all until the discriminator overfits. (Measured in
-docs/small_data.md, session 23: no better than "ada" at 12 minutes on two collections.)
+docs/small_data.md, session 23: no better than "ada" at 12 minutes on three collections.)
 
 An augmentation is a callable `(images, params) -> images` with `num_params` uniform [0, 1)
 numbers per image in `params` (shape `(batch, num_params)`): the caller draws them, so they
