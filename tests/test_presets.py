@@ -207,12 +207,10 @@ def wheel_check(m, np):
 
 
 def preset_files(root):
-    """{relative path: sha256} of the files of every preset folder under `root`."""
-    import hashlib
-    import os
-
+    """{relative path: sha256} of the files of every preset folder under `root` (its source
+    also runs in the wheel's subprocess, where `os` and `zoo` are imported)."""
     return {os.path.relpath(os.path.join(folder, name), root):
-            hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
+            zoo.sha256(os.path.join(folder, name))
             for folder, _, names in os.walk(root)
             if os.path.dirname(folder) == root and os.path.basename(folder) != "__pycache__"
             for name in names}
