@@ -114,8 +114,9 @@ def test_jit_compile_auto_leaves_xla_off_on_cpu():
     assert gan.get_compile_config()["jit_compile"] == "auto"
 
 
-@pytest.mark.auto_precision
-@pytest.mark.parametrize("precision_name", ["float32", "auto"])
+# Only "auto" depends on the machine (float32 is pinned): .ci/run's second pass runs that one.
+@pytest.mark.parametrize("precision_name",
+                         ["float32", pytest.param("auto", marks=pytest.mark.auto_precision)])
 def test_xla_train_step_matches_the_default_path(precision_name):
     """One CI test of the XLA path: jit_compile=True trains, and agrees with the oneDNN path:
     to float32 rounding in float32; within 5 % of how far the weights moved at the precision
