@@ -29,9 +29,10 @@ samples of the peer on the left, kerasgan on the right). `pair ... --from PRESET
 kerasgan's fine-tuning of PRESET (`kerasgan train --from PRESET ...`) against the peer instead.
 
 `finetune` is the same protocol for fine-tuning: `kerasgan train ARCH` from scratch on core 0
-against `kerasgan train --from PRESET` (its defaults: half the learning rate, nothing frozen;
-`--extra "--freeze-d 2"` for more) on core 1, same data, budget and flags; `pair.png` has the
-scratch run's samples on the left, the fine-tuned run's on the right.
+against `kerasgan train --from PRESET` (its defaults: the learning rate times the model's
+`fine_tune_lr_scale`, nothing frozen; `--extra "--freeze-d 2"` for more) on core 1, same
+data, budget and flags; `pair.png` has the scratch run's samples on the left, the fine-tuned
+run's on the right.
 
 Both also record the share of nearly blank images (`nearly_blank`: under 2% of the pixels
 away from the image's median colour) among the samples and in the collection; `blank` prints

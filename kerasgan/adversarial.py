@@ -69,6 +69,10 @@ class AdversarialModel(keras.Model):
     truncates = False  # whether `export_signatures` takes a truncation_psi other than 1
     DIRECTIONS = ()  # a translation model's: the directions `translate` and export take
     NETWORKS = ()  # constructor arguments that are Keras models, serialized in the config
+    # Fine-tuning (training's `start_from`) trains at the recommended learning rates times
+    # this unless a rate is given: a preset's weights are a good start that full-size steps
+    # could shake loose. Architectures measured otherwise set their own.
+    fine_tune_lr_scale = 0.5
 
     def __init__(self, seed=None, architecture=None, architecture_config=None, **kwargs):
         super().__init__(**kwargs)

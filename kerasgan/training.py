@@ -33,9 +33,6 @@ from kerasgan.runs import (SNAPSHOT_FOLDER, _check_lock, _check_out_is_free, _ch
 _UNTIL_BUDGET = 10**6  # --epochs when only --minutes / --kimg ends the run
 _POSITIVE_INTS = ("image_size", "epochs", "steps_per_epoch", "batch_size", "d_steps",
                   "load_size", "sample_every", "snapshot_every", "freeze_d")
-# Fine-tuning (`start_from`) trains with the recommended learning rates times this, unless
-# `lr` is given: a preset's weights are a good start that full-size steps would shake loose.
-FINE_TUNE_LR_SCALE = 0.5
 # name: (low, high, low_open, high_open), as the flags check them
 _NUMBERS = {"minutes": (0.0, math.inf, True, False), "kimg": (0.0, math.inf, True, False),
             "r1_gamma": (0.0, math.inf, False, False), "ema": (0.0, 1.0, True, True),
@@ -189,8 +186,9 @@ def train(arch=None, *, data=None, out, config=None, data_b=None, image_size=Non
         start_from: fine-tune: a preset name or a model folder (a finished run) whose
             weights (every network, the EMA generator too) and architecture config the run
             starts from; `arch` may be None (the source's). The step counter starts at 0,
-            and without `lr` the learning rates are the recommended ones times
-            `FINE_TUNE_LR_SCALE`. `image_size` and `config` must agree with the source's.
+            and without `lr` the learning rates are the recommended ones times the
+            model's `fine_tune_lr_scale` (half; fastgan's: the full rate). `image_size`
+            and `config` must agree with the source's.
             `arch="cut"` may start from a cyclegan: its G and D_B (`CUT.from_cyclegan`).
         freeze_d: fine-tune with the discriminator's first `freeze_d` convolutions (and
             the layers before them) frozen (FreezeD, Mo et al. 2020).
@@ -457,7 +455,7 @@ def _compile_args(settings, gan, total_steps):
     """The architecture's recommended compile arguments, overridden by the flags given."""
     compile_args = _recommended_compile_args(settings, gan, total_steps)
     if settings.start_from is not None and settings.lr is None:
-        compile_args = _scaled_learning_rates(compile_args, FINE_TUNE_LR_SCALE)
+        compile_args = _scaled_learning_rates(compile_args, gan.fine_tune_lr_scale)
     compile_args.update(_compile_set(settings, gan))
     return compile_args
 
