@@ -1,6 +1,7 @@
 """Does a photo -> painting model move photos toward the paintings? KID on matched crops.
 
     python bench/translation_kid.py MODEL PHOTOS_DIR PAINTINGS_DIR OUT [--n 500] [--crop 128] [--controls]
+    python bench/translation_kid.py MODEL PHOTOS_DIR PAINTINGS_DIR OUT --whole [--load 256]
 
 Both folders are loaded as the model was trained (each image centre-cropped to a square and
 resized to `--load` px, default 2 x `--crop`), then `--n` random `--crop` px crops are cut
@@ -21,6 +22,10 @@ from the translations as they are and from the blurred ones (a model that transl
 CUT, has no way back: not reported): if the fine texture carried
 the photo's details for the way back (the "steganography" CycleGANs are known for), the
 blurred ones would come back worse.
+
+`--whole` scores whole images instead of crops: every photo and every painting once,
+centre-cropped and resized to `--load` px (at the default 256, the scale the crops are cut at,
+so the scale of training), the photos translated whole.
 """
 import argparse
 import json
@@ -103,16 +108,25 @@ def main():
     parser.add_argument("--controls", action="store_true",
                         help="also score a recolouring, the blurred translations and half the "
                              "paintings against the other half")
+    parser.add_argument("--whole", action="store_true",
+                        help="score every image once, whole, at --load px, instead of crops")
     args = parser.parse_args()
+    if args.whole and args.controls:
+        parser.error("--controls scores crops; leave it out with --whole")
     from kerasgan import callbacks, zoo
 
     load = args.load or 2 * args.crop
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
     paintings = load_square(args.paintings, load)
-    files = {"paintings": random_crops(paintings, args.n, args.crop, rng),
-             "paintings_again": random_crops(paintings, args.n, args.crop, rng),
-             "photos": random_crops(load_square(args.photos, load), args.n, args.crop, rng)}
+    if args.whole:
+        files = {"paintings": np.stack(paintings),
+                 "photos": np.stack(load_square(args.photos, load))}
+        args.n = max(len(files["paintings"]), len(files["photos"]))
+    else:
+        files = {"paintings": random_crops(paintings, args.n, args.crop, rng),
+                 "paintings_again": random_crops(paintings, args.n, args.crop, rng),
+                 "photos": random_crops(load_square(args.photos, load), args.n, args.crop, rng)}
     model = zoo.load(args.model)
     translated = model.translate(files["photos"].astype("float32") / 127.5 - 1.0, batch_size=1)
     files["translated"] = np.clip(np.round((translated + 1.0) * 127.5), 0, 255).astype("uint8")
@@ -121,8 +135,10 @@ def main():
         paths[key] = os.path.join(args.out, f"{key}.npz")
         np.savez(paths[key], images=images)
     result = {"model": args.model, "photos": args.photos, "paintings": args.paintings,
-              "n": args.n, "crop": args.crop, "load": load, "seed": args.seed}
-    scored = [(key, "paintings") for key in ("paintings_again", "photos", "translated")]
+              "n": args.n, "crop": None if args.whole else args.crop, "load": load,
+              "seed": args.seed, "whole": args.whole}
+    scored = [(key, "paintings") for key in ("paintings_again", "photos", "translated")
+              if key in files]
     if args.controls:
         controls = control_sets(files, paintings, args.n, args.crop, rng)
         for key, (reference, images) in controls.items():
